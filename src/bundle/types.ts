@@ -1,0 +1,74 @@
+import type { BarSeries } from '../data/bars.js';
+import type { FeatureSet, FeatureSetName } from '../features/types.js';
+import type { PolynomialState } from '../models/polynomial.js';
+import type { ScalerState } from '../models/scaler.js';
+import type { ModelState } from '../models/types.js';
+
+export const BUNDLE_FORMAT_VERSION = 1;
+
+export interface RegressionMetrics {
+  mae: number;
+  mse: number;
+  r2: number;
+  rows: number;
+}
+
+export interface FoldReport {
+  fold: number;
+  train: [start: number, end: number];
+  validation: [start: number, end: number];
+  metrics: RegressionMetrics;
+}
+
+/** Everything a forecast needs, and the evidence deployment must reproduce. Stored as manifest.json. */
+export interface BundleManifest {
+  formatVersion: number;
+  name: string;
+  version: string;
+  createdAt: string;
+  /** How the bundle was made: `train` or `import-sklearn`. */
+  origin: 'train' | 'import-sklearn';
+  source: { file: string; sha256: string; firstDate: string; lastDate: string; bars: number };
+  featureSet: {
+    name: FeatureSetName;
+    featureNames: string[];
+    lookahead: number;
+    numberParsing: 'legacy' | 'exact';
+    caveats: string[];
+    /** Reference recipe: scaled values go through the seed's CSV round trip (FEATURES.md §5). */
+    csvRoundTrip: boolean;
+  };
+  scaler: ScalerState;
+  expansion: PolynomialState | null;
+  model: ModelState;
+  hyperparameters: Record<string, unknown>;
+  training: {
+    learnRows: number;
+    /** Model rows (indices into the feature table's model rows) the final model was fitted on. */
+    fitRows: [start: number, end: number];
+    folds: FoldReport[];
+  };
+  metrics: { test: RegressionMetrics; cv: RegressionMetrics | null };
+  /** The offline evaluation: one forecast per test date, which every deployment must reproduce bit for bit. */
+  evaluation: { dates: string[]; yTrue: number[]; yPred: number[] };
+  /** Bars of the source history are stored beside the manifest (history.csv) so a service can seed its store. */
+  historyFile: string;
+}
+
+/** The pipeline from one bar's raw features to a forecast: scaler, (round trip), expansion, model. */
+export interface ForecastPipeline {
+  readonly featureSet: FeatureSet;
+  /** Forecast of the next bar's return from one raw feature row (all finite). */
+  predictFeatures(features: Float64Array): number;
+}
+
+/** A bundle loaded and verified from disk. */
+export interface LoadedBundle {
+  dir: string;
+  manifest: BundleManifest;
+  pipeline: ForecastPipeline;
+  /** The source history the bundle was evaluated on (history.csv), to seed a service's store. */
+  history: BarSeries;
+  /** `name@version`. */
+  id: string;
+}
