@@ -3,6 +3,7 @@ import type { FeatureSet, FeatureSetName } from '../features/types.js';
 import type { PolynomialState } from '../models/polynomial.js';
 import type { ScalerState } from '../models/scaler.js';
 import type { ModelState } from '../models/types.js';
+import type { FeaturePipeline } from '../models/pipeline.js';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 
@@ -66,7 +67,7 @@ export interface ForecastPipeline {
 export interface LoadedBundle {
   dir: string;
   manifest: BundleManifest;
-  pipeline: ForecastPipeline;
+  pipeline: FeaturePipeline;
   /** The source history the bundle was evaluated on (history.csv), to seed a service's store. */
   history: BarSeries;
   /** `name@version`. */

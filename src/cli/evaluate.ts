@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { addBundleFiles, loadBundle } from '../bundle/io.js';
+import { errorHistogramSpec, foldMetricsSpec, forecastVsActualSpec, writeChart } from '../report/charts.js';
+import { metricsRow, table } from './common.js';
+
+export function registerEvaluate(program: Command): void {
+  program
+    .command('evaluate')
+    .description('verify a bundle, print its test-set metrics and forecasts, and draw its evaluation charts (SVG and PNG) into the bundle folder')
+    .argument('<dir>', 'bundle folder')
+    .option('--json', 'print metrics and forecasts as JSON')
+    .option('--no-charts', 'do not write charts')
+    .action(async (dir: string, opts: { json?: boolean; charts: boolean }) => {
+      // Loading recomputes every evaluation forecast from the bundle's history and refuses a mismatch.
+      const bundle = await loadBundle(dir);
+      const m = bundle.manifest;
+      const { dates, yTrue, yPred } = m.evaluation;
+      const charts: string[] = [];
+      if (opts.charts) {
+        const title = `${bundle.id}: test set`;
+        const written = [
+          await writeChart(forecastVsActualSpec({ dates, yTrue, yPred, title: `${title}, forecast vs actual next-day return` }), join(dir, 'evaluation-forecast')),
+          await writeChart(errorHistogramSpec({ errors: yPred.map((p, i) => p - yTrue[i]), title: `${title}, forecast error` }), join(dir, 'evaluation-errors')),
+        ];
+        if (m.training.folds.length > 0)
+          written.push(await writeChart(foldMetricsSpec({ folds: m.training.folds.map((f) => ({ fold: f.fold, ...f.metrics })) }), join(dir, 'evaluation-folds')));
+        for (const w of written) charts.push(w.svg, w.png);
+        await addBundleFiles(dir, charts.map((c) => c.slice(dir.length).replace(/^[\\/]+/, '')));
+      }
+      if (opts.json) {
+        console.log(
+          JSON.stringify(
+            {
+              model: bundle.id,
+              featureSet: m.featureSet.name,
+              metrics: m.metrics,
+              folds: m.training.folds,
+              forecasts: dates.map((date, i) => ({ date, y_true: yTrue[i], y_pred: yPred[i] })),
+              charts,
+            },
+            null,
+            2,
+          ),
+        );
+        return;
+      }
+      console.log(`${bundle.id}: ${m.featureSet.name} features, ${m.model.kind}, trained on ${m.source.file} (${m.source.firstDate} .. ${m.source.lastDate})`);
+      console.log(`evaluation forecasts reproduced from the bundle's history: ${dates.length} of ${dates.length}, bit for bit\n`);
+      const rows = m.training.folds.map((f) => metricsRow(`fold ${f.fold}`, f.metrics));
+      rows.push(metricsRow(`test (${dates[0]} .. ${dates.at(-1)})`, m.metrics.test));
+      console.log(table(['rows', 'n', 'MAE', 'MSE', 'R2'], rows));
+      if (m.featureSet.caveats.length > 0) console.log(`\nfeature-set caveats:\n${m.featureSet.caveats.map((c) => `  - ${c}`).join('\n')}`);
+      if (charts.length > 0) console.log(`\ncharts: ${charts.join(', ')}`);
+    });
+}
