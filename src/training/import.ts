@@ -5,7 +5,7 @@ import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
 import type { FeatureSetName } from '../features/types.js';
 import { readSklearnModel, readSklearnScaler } from '../interop/index.js';
-import { FeaturePipeline, modelFromState, PolynomialFeatures, regressionMetrics, StandardScaler, takeRows } from '../models/index.js';
+import { csvRoundTrip, FeaturePipeline, modelFromState, PolynomialFeatures, regressionMetrics, StandardScaler, takeRows } from '../models/index.js';
 import { DEFAULT_LEARN_FRACTION, REFERENCE_RECIPE } from './recipe.js';
 import { modelRows } from './train.js';
 
@@ -52,7 +52,8 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
   const pipeline = new FeaturePipeline(featureSet, StandardScaler.fromState(scalerState), expansion, modelFromState(imported.state), roundTrip);
   const testX = takeRows(rows.X, learnRows, n);
   const yPred = pipeline.predict(testX);
-  const yTrue = rows.y.slice(learnRows, n);
+  // The seed read its test targets back from CSV too (FEATURES.md §5).
+  const yTrue = roundTrip ? rows.y.slice(learnRows, n).map(csvRoundTrip) : rows.y.slice(learnRows, n);
   const series = options.series;
   const manifest: BundleManifest = {
     formatVersion: BUNDLE_FORMAT_VERSION,

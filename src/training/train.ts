@@ -6,6 +6,7 @@ import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
 import type { FeatureSetName, FeatureTable } from '../features/types.js';
 import {
+  csvRoundTrip,
   DecisionTreeRegressor,
   FeaturePipeline,
   LinearRegression,
@@ -108,6 +109,8 @@ export function train(options: TrainOptions): TrainResult {
   progress('features', 0, 1);
   const table = featureSet.computeBatch(options.series);
   const rows = modelRows(table);
+  // The seed's targets went through the same CSV round trip as its features (FEATURES.md §5).
+  if (recipe.csvRoundTrip) rows.y = rows.y.map(csvRoundTrip);
   progress('features', 1, 1);
   const n = rows.X.rows;
   const learnRows = options.learnRows ?? recipe.learnRows ?? Math.round(n * DEFAULT_LEARN_FRACTION);

@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { DataError } from '../errors.js';
+import type { BarSeries } from './bars.js';
+import { parseLegacyFloat } from './legacy-float.js';
+import { findDateProblem, findValueProblem, type BarField } from './validate.js';
+
+/**
+ * How CSV numbers become doubles: `legacy` = pandas' legacy parser, which the reference feature set
+ * is defined with (FEATURES.md §3b.1); `exact` = correctly rounded (`Number`).
+ */
+export type NumberParsing = 'legacy' | 'exact';
+
+export interface ReadBarsOptions {
+  numberParsing: NumberParsing;
+  /** Name used in error messages (a file name); default `CSV`. */
+  sourceName?: string;
+}
+
+/** Where each bar field is read from, by lower-cased header name. */
+const PLAIN_LAYOUT: Record<BarField, string> = { date: 'date', open: 'open', high: 'high', low: 'low', close: 'close', volume: 'volume' };
+/** Yahoo: `Close` is dropped and `Adj Close` becomes close (FEATURES.md §1). */
+const YAHOO_LAYOUT: Record<BarField, string> = { ...PLAIN_LAYOUT, close: 'adj close' };
+const FIELDS: readonly BarField[] = ['date', 'open', 'high', 'low', 'close', 'volume'];
+const NUMERIC: readonly Exclude<BarField, 'date'>[] = ['open', 'high', 'low', 'close', 'volume'];
+/** A plain decimal number; both parsers are given only text of this shape. */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * Reads daily bars from CSV text, oldest first: Yahoo's `Date,Open,High,Low,Close,Adj Close,Volume`
+ * or a plain `date,open,high,low,close,volume` (header case-insensitive, columns in any order,
+ * other columns ignored, blank lines skipped). Every value is validated (see `findBarProblem`);
+ * the first problem throws a DataError naming the 1-based line and the column as the header spells it.
+ */
+export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
+  const source = options.sourceName ?? 'CSV';
+  const parseNumber = options.numberParsing === 'legacy' ? parseLegacyFloat : Number;
+  const fail = (line: number, column: string, message: string): never => {
+    throw new DataError(`${source}: line ${line}, column "${column}": ${message}`, { line, column });
+  };
+
+  const lines = splitLines(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  let headerAt = 0;
+  while (headerAt < lines.length && lines[headerAt].trim() === '') headerAt++;
+  if (headerAt === lines.length) throw new DataError(`${source}: the file is empty: expected a header line with date, open, high, low, close and volume`, { line: 1 });
+
+  const header = lines[headerAt].split(',').map(unquote);
+  const byName = new Map<string, number>();
+  header.forEach((name, i) => {
+    const key = name.toLowerCase();
+    if (byName.has(key)) fail(headerAt + 1, name, 'the column appears twice in the header');
+    byName.set(key, i);
+  });
+  const layout = byName.has(YAHOO_LAYOUT.close) ? YAHOO_LAYOUT : PLAIN_LAYOUT;
+  const columnOf = {} as Record<BarField, number>;
+  for (const field of FIELDS) {
+    const index = byName.get(layout[field]);
+    if (index === undefined) fail(headerAt + 1, layout[field], `the header has no "${layout[field]}" column (header: ${header.join(',')})`);
+    columnOf[field] = index as number;
+  }
+  const columnName = (field: BarField) => header[columnOf[field]];
+
+  const capacity = lines.length - headerAt - 1;
+  const date: string[] = [];
+  const columns = {
+    open: new Float64Array(capacity),
+    high: new Float64Array(capacity),
+    low: new Float64Array(capacity),
+    close: new Float64Array(capacity),
+    volume: new Float64Array(capacity),
+  };
+  const values = new Float64Array(5);
+  let n = 0;
+  let previousDate: string | undefined;
+  for (let l = headerAt + 1; l < lines.length; l++) {
+    const raw = lines[l];
+    if (raw.trim() === '') continue;
+    const lineNo = l + 1;
+    const cells = raw.split(',');
+    if (cells.length > header.length) fail(lineNo, String(header.length + 1), `the line has ${cells.length} values, the header ${header.length} columns`);
+    const cell = (field: BarField): string => {
+      const i = columnOf[field];
+      if (i >= cells.length) fail(lineNo, columnName(field), `value is missing: the line has ${cells.length} values, the header ${header.length} columns`);
+      return unquote(cells[i]);
+    };
+
+    const d = cell('date');
+    const dateProblem = findDateProblem(d, previousDate);
+    if (dateProblem) fail(lineNo, columnName('date'), dateProblem);
+
+    for (let k = 0; k < 5; k++) {
+      const field = NUMERIC[k];
+      const s = cell(field);
+      if (s === '') fail(lineNo, columnName(field), 'value is empty');
+      if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), 'value is null (Yahoo writes null for a day without data)');
+      if (!DECIMAL.test(s)) fail(lineNo, columnName(field), `${JSON.stringify(s)} is not a number`);
+      values[k] = parseNumber(s);
+    }
+    const problem = findValueProblem(values[0], values[1], values[2], values[3], values[4]);
+    if (problem) fail(lineNo, columnName(problem.field), problem.message);
+
+    date.push(d);
+    columns.open[n] = values[0];
+    columns.high[n] = values[1];
+    columns.low[n] = values[2];
+    columns.close[n] = values[3];
+    columns.volume[n] = values[4];
+    previousDate = d;
+    n++;
+  }
+  return {
+    date,
+    open: columns.open.slice(0, n),
+    high: columns.high.slice(0, n),
+    low: columns.low.slice(0, n),
+    close: columns.close.slice(0, n),
+    volume: columns.volume.slice(0, n),
+  };
+}
+
+/** `readBarsCsv` on a file; errors name the file. */
+export async function readBarsCsvFile(path: string, options: ReadBarsOptions): Promise<BarSeries> {
+  const text = await readFile(path, 'utf8');
+  return readBarsCsv(text, { ...options, sourceName: options.sourceName ?? basename(path) });
+}
+
+/**
+ * Plain `date,open,high,low,close,volume` CSV, numbers printed with `String(x)` (the shortest text
+ * that reads back to the same double when parsed exactly: read it back with `numberParsing: 'exact'`;
+ * the legacy parser may move such text by an ulp).
+ */
+export function writeBarsCsv(series: BarSeries): string {
+  const n = series.date.length;
+  const out: string[] = new Array(n + 1);
+  out[0] = 'date,open,high,low,close,volume';
+  for (let i = 0; i < n; i++) {
+    out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${series.close[i]},${series.volume[i]}`;
+  }
+  return out.join('\n') + '\n';
+}
+
+function splitLines(text: string): string[] {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const s = lines[i];
+    if (s.charCodeAt(s.length - 1) === 13 /* \r */) lines[i] = s.slice(0, -1);
+  }
+  return lines;
+}
+
+function unquote(cell: string): string {
+  const s = cell.trim();
+  return s.length >= 2 && s.charCodeAt(0) === 34 && s.charCodeAt(s.length - 1) === 34 ? s.slice(1, -1).trim() : s;
+}

@@ -1,0 +1,204 @@
+import type { Bar, BarSeries } from '../data/bars.js';
+import type { FeatureEngine, FeatureSet } from '../features/types.js';
+import type { HistoryStore } from '../store/types.js';
+import { Mutex } from './mutex.js';
+
+/**
+ * A process's in-memory copy of one model's stored history, kept current by reading only what
+ * changed since its version. Every request first catches up (one cheap version read when nothing
+ * changed), so every worker process and replica answers from the same history.
+ */
+export class HistoryMirror {
+  version = 0;
+  /** Bumped whenever a bar other than a new newest bar changes (insert before the end, replace). */
+  epoch = 0;
+  readonly date: string[] = [];
+  readonly open: number[] = [];
+  readonly high: number[] = [];
+  readonly low: number[] = [];
+  readonly close: number[] = [];
+  readonly volume: number[] = [];
+  private index = new Map<string, number>();
+  /** Serialises this process's requests on the model (catch-up, merge, feature state). */
+  readonly lock = new Mutex();
+
+  constructor(
+    readonly model: string,
+    private readonly store: HistoryStore,
+  ) {}
+
+  get length(): number {
+    return this.date.length;
+  }
+
+  indexOf(date: string): number | undefined {
+    return this.index.get(date);
+  }
+
+  barAt(i: number): Bar {
+    return { date: this.date[i], open: this.open[i], high: this.high[i], low: this.low[i], close: this.close[i], volume: this.volume[i] };
+  }
+
+  /** The stored bar of a date (the merge rule's view of this copy). */
+  get(date: string): Bar | undefined {
+    const i = this.index.get(date);
+    return i === undefined ? undefined : this.barAt(i);
+  }
+
+  /** A copy as a BarSeries (to seed a feature engine). */
+  toSeries(): BarSeries {
+    return {
+      date: this.date.slice(),
+      open: Float64Array.from(this.open),
+      high: Float64Array.from(this.high),
+      low: Float64Array.from(this.low),
+      close: Float64Array.from(this.close),
+      volume: Float64Array.from(this.volume),
+    };
+  }
+
+  /** Replaces the whole copy with a snapshot. */
+  reset(snapshot: { version: number; bars: BarSeries }): void {
+    const s = snapshot.bars;
+    for (const a of [this.date, this.open, this.high, this.low, this.close, this.volume]) a.length = 0;
+    for (let i = 0; i < s.date.length; i++) {
+      this.date.push(s.date[i]);
+      this.open.push(s.open[i]);
+      this.high.push(s.high[i]);
+      this.low.push(s.low[i]);
+      this.close.push(s.close[i]);
+      this.volume.push(s.volume[i]);
+    }
+    this.reindex();
+    this.version = snapshot.version;
+    this.epoch++;
+  }
+
+  private reindex(): void {
+    this.index = new Map();
+    for (let i = 0; i < this.date.length; i++) this.index.set(this.date[i], i);
+  }
+
+  /** Loads the whole history from the store. */
+  async load(): Promise<void> {
+    this.reset(await this.store.load(this.model));
+  }
+
+  /** Catches up with the store: a version read, plus the changed bars when another writer moved it. */
+  async sync(): Promise<void> {
+    const changes = await this.store.changesSince(this.model, this.version);
+    if (changes.version === this.version) return;
+    if (changes.version < this.version) {
+      // The store went back (restored from a backup): start over from it.
+      await this.load();
+      return;
+    }
+    this.apply(changes.bars);
+    this.version = changes.version;
+  }
+
+  /** Applies new or replaced bars (sorted by date). */
+  private apply(bars: readonly Bar[]): void {
+    let rebuild = false;
+    const inserts: Bar[] = [];
+    for (const b of bars) {
+      const i = this.index.get(b.date);
+      if (i !== undefined) {
+        if (this.open[i] !== b.open || this.high[i] !== b.high || this.low[i] !== b.low || this.close[i] !== b.close || this.volume[i] !== b.volume) {
+          this.open[i] = b.open;
+          this.high[i] = b.high;
+          this.low[i] = b.low;
+          this.close[i] = b.close;
+          this.volume[i] = b.volume;
+          this.epoch++;
+        }
+      } else if (this.length === 0 || b.date > this.date[this.length - 1]) {
+        this.push(b);
+        this.index.set(b.date, this.length - 1);
+      } else {
+        inserts.push(b);
+        rebuild = true;
+      }
+    }
+    if (!rebuild) return;
+    // Bars inserted before the newest one: merge the two sorted lists and recompute from there on.
+    const old = Array.from({ length: this.length }, (_, i) => this.barAt(i));
+    for (const a of [this.date, this.open, this.high, this.low, this.close, this.volume]) a.length = 0;
+    let i = 0;
+    let j = 0;
+    while (i < old.length || j < inserts.length) {
+      if (j >= inserts.length || (i < old.length && old[i].date < inserts[j].date)) this.push(old[i++]);
+      else this.push(inserts[j++]);
+    }
+    this.reindex();
+    this.epoch++;
+  }
+
+  private push(b: Bar): void {
+    this.date.push(b.date);
+    this.open.push(b.open);
+    this.high.push(b.high);
+    this.low.push(b.low);
+    this.close.push(b.close);
+    this.volume.push(b.volume);
+  }
+}
+
+/** Why a bar gets no forecast. */
+export interface NoForecast {
+  reason: string;
+}
+
+/**
+ * One served model version's incremental feature state over its model's history mirror: appends
+ * new newest bars in constant work each, rebuilt from the first bar when an older bar changed.
+ */
+export class FeatureState {
+  private engine: FeatureEngine;
+  private epoch = -1;
+  private readonly row: Float64Array;
+
+  constructor(
+    readonly featureSet: FeatureSet,
+    private readonly history: HistoryMirror,
+  ) {
+    this.engine = featureSet.createEngine();
+    this.row = new Float64Array(featureSet.featureNames.length);
+  }
+
+  /** Brings the engine up to the mirror (call under the mirror's lock, after `sync`). */
+  update(): void {
+    const h = this.history;
+    if (this.epoch !== h.epoch || this.engine.length > h.length) {
+      // Rebuilt from the whole history (the engine's seeded start computes it in one pass).
+      this.engine = this.featureSet.createEngine(h.toSeries());
+      this.epoch = h.epoch;
+    }
+    for (let i = this.engine.length; i < h.length; i++) this.engine.append(h.barAt(i));
+  }
+
+  get length(): number {
+    return this.engine.length;
+  }
+
+  /**
+   * The features of bar `i` as known now, in a buffer reused by the next call; or why there are none
+   * usable (a feature not defined for lack of history, or not finite).
+   */
+  featuresAt(i: number): Float64Array | NoForecast {
+    const row = this.row;
+    this.engine.featuresAt(i, row);
+    for (let j = 0; j < row.length; j++) if (!Number.isFinite(row[j])) return { reason: this.explain(i, row) };
+    return row;
+  }
+
+  private explain(i: number, row: Float64Array): string {
+    const names = this.featureSet.featureNames;
+    const bad: string[] = [];
+    for (let j = 0; j < row.length; j++) if (!Number.isFinite(row[j])) bad.push(`${names[j]}=${row[j]}`);
+    const warmup = this.featureSet.warmupBars;
+    if (i < warmup)
+      return `insufficient history: ${bad.join(', ')} not defined at this bar (the ${this.featureSet.name} feature set needs ${warmup} earlier bars; this is bar ${i} of the stored history)`;
+    return `non-finite features: ${bad.join(', ')} (a degenerate window, e.g. high equal to low or a flat price range)`;
+  }
+}

@@ -1,0 +1,79 @@
+import client from 'prom-client';
+import type { ModelRegistry } from './registry.js';
+
+/**
+ * Prometheus metrics of one app instance, in its own registry (several apps may share a process in
+ * tests). Under node:cluster the primary aggregates every worker's registry (AggregatorRegistry):
+ * counters and histograms are summed, history gauges take the maximum (every worker mirrors the same
+ * history).
+ */
+export class ServiceMetrics {
+  readonly registry = new client.Registry();
+  readonly requests: client.Counter<'method' | 'route' | 'status' | 'model'>;
+  readonly latency: client.Histogram<'method' | 'route' | 'model'>;
+  readonly forecasts: client.Counter<'model' | 'outcome'>;
+  readonly barsWritten: client.Counter<'model' | 'kind'>;
+
+  constructor(getRegistry: () => ModelRegistry | null) {
+    const registers = [this.registry];
+    this.requests = new client.Counter({
+      name: 'forecast_http_requests_total',
+      help: 'HTTP requests by route template, status and model.',
+      labelNames: ['method', 'route', 'status', 'model'],
+      registers,
+    });
+    this.latency = new client.Histogram({
+      name: 'forecast_http_request_duration_seconds',
+      help: 'Server time per request (from receipt to the response being sent), by route and model.',
+      labelNames: ['method', 'route', 'model'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.forecasts = new client.Counter({
+      name: 'forecast_forecasts_total',
+      help: 'Forecasts answered (one per submitted bar); outcome=value or outcome=null (features not usable).',
+      labelNames: ['model', 'outcome'],
+      registers,
+    });
+    this.barsWritten = new client.Counter({
+      name: 'forecast_history_bars_written_total',
+      help: 'Bars this process wrote to the history store (kind=added or replaced).',
+      labelNames: ['model', 'kind'],
+      registers,
+    });
+    new client.Gauge({
+      name: 'forecast_history_bars',
+      help: 'Bars in the model history (as mirrored by this process).',
+      labelNames: ['model'],
+      aggregator: 'max',
+      registers,
+      collect() {
+        const reg = getRegistry();
+        if (!reg) return;
+        for (const name of reg.names()) this.set({ model: name }, reg.versions(name)[0]?.history.length ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'forecast_history_version',
+      help: 'Version of the model history (bumped by every write).',
+      labelNames: ['model'],
+      aggregator: 'max',
+      registers,
+      collect() {
+        const reg = getRegistry();
+        if (!reg) return;
+        for (const name of reg.names()) this.set({ model: name }, reg.versions(name)[0]?.history.version ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'forecast_models_loaded',
+      help: 'Model versions loaded.',
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.set(getRegistry()?.all().length ?? 0);
+      },
+    });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'forecast_' });
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The seed's protocol: a pandas "split" frame of bars in, one forecast per bar out.
+ *
+ *   POST /forecast                                    default model, newest version (?version= to pin)
+ *   POST /models/{name}/forecast                      named model, newest version (?version= to pin)
+ *   POST /models/{name}/versions/{version}/forecast   named model and version
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { barsFromSplit } from '../bar-table.js';
+import { runForecast, forecastQuerySchema, wantsReplace, type ForecastQuery, type ServiceContext } from '../context.js';
+import type { ForecastOutcome } from '../forecast.js';
+
+const cell = { type: ['number', 'string', 'null'] } as const;
+
+export const splitFrameSchema = {
+  $id: 'SplitFrame',
+  type: 'object',
+  description:
+    'pandas DataFrame.to_json(orient="split") of daily bars: columns date, open, high, low, close, volume in any order; ' +
+    'dates as epoch milliseconds or ISO-8601 strings (or in `index` when there is no date column); rows oldest first, one per date.',
+  required: ['columns', 'data'],
+  properties: {
+    columns: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 64 },
+    index: { type: 'array', items: cell },
+    data: { type: 'array', minItems: 1, items: { type: 'array', items: cell } },
+  },
+  additionalProperties: false,
+  examples: [
+    {
+      columns: ['date', 'open', 'high', 'low', 'close', 'volume'],
+      index: [8161],
+      data: [[1532563200000, 107.18, 108.72, 106.79, 107.26, 49010000]],
+    },
+  ],
+} as const;
+
+export const barForecastSchema = {
+  $id: 'BarForecast',
+  type: 'object',
+  required: ['date', 'y_pred'],
+  properties: {
+    date: { type: 'string', description: 'YYYY-MM-DD' },
+    y_pred: { type: ['number', 'null'], description: "Forecast of the next bar's return close[t+1]/close[t]; null when the features are not usable." },
+    reason: { type: 'string', description: 'Why y_pred is null.' },
+    provisional: { type: 'boolean', description: "True for the newest bars of a look-ahead feature set: will change when later bars arrive." },
+  },
+} as const;
+
+export const historyInfoSchema = {
+  $id: 'HistoryInfo',
+  type: 'object',
+  properties: {
+    version: { type: 'integer' },
+    bars: { type: 'integer' },
+    last_date: { type: ['string', 'null'] },
+    added: { type: 'integer' },
+    replaced: { type: 'integer' },
+    unchanged: { type: 'integer' },
+  },
+} as const;
+
+const forecastResponse = {
+  type: 'object',
+  required: ['model', 'forecasts', 'y_pred'],
+  properties: {
+    model: { type: 'string', description: 'name@version' },
+    forecasts: { type: 'array', items: { $ref: 'BarForecast#' } },
+    y_pred: { type: 'array', items: { type: ['number', 'null'] } },
+    history: { $ref: 'HistoryInfo#' },
+  },
+} as const;
+
+export function splitResponse(out: ForecastOutcome) {
+  return { model: out.model.id, forecasts: out.forecasts, y_pred: out.forecasts.map((f) => f.y_pred), history: out.history };
+}
+
+interface SplitBody {
+  columns: string[];
+  index?: unknown[];
+  data: unknown[][];
+}
+
+export async function splitProtocol(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+  const { ctx } = opts;
+  app.addHook('onRequest', ctx.auth.hook);
+  const common = {
+    tags: ['forecast'],
+    security: [{ apiKey: [] }],
+    body: { $ref: 'SplitFrame#' },
+    response: { 200: forecastResponse, '4xx': { $ref: 'Error#' } },
+  };
+  const handle = async (request: FastifyRequest<{ Body: SplitBody; Querystring: ForecastQuery }>, name: string | null, version: string | null) => {
+    const model = ctx.registry.resolve(name, version ?? request.query.version);
+    const bars = barsFromSplit(request.body);
+    return splitResponse(await runForecast(ctx, request, model, bars, wantsReplace(request.query)));
+  };
+  app.post<{ Body: SplitBody; Querystring: ForecastQuery }>(
+    '/forecast',
+    { schema: { ...common, summary: 'Forecast with the default model', querystring: forecastQuerySchema } },
+    (req) => handle(req, null, null),
+  );
+  app.post<{ Body: SplitBody; Querystring: ForecastQuery; Params: { name: string } }>(
+    '/models/:name/forecast',
+    { schema: { ...common, summary: 'Forecast with a named model', querystring: forecastQuerySchema, params: nameParams } },
+    (req) => handle(req, req.params.name, null),
+  );
+  app.post<{ Body: SplitBody; Querystring: ForecastQuery; Params: { name: string; version: string } }>(
+    '/models/:name/versions/:version/forecast',
+    {
+      schema: {
+        ...common,
+        summary: 'Forecast with a named model version',
+        querystring: { ...forecastQuerySchema, properties: { replace: forecastQuerySchema.properties.replace } },
+        params: nameVersionParams,
+      },
+    },
+    (req) => handle(req, req.params.name, req.params.version),
+  );
+}
+
+export const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;
+
+export const nameVersionParams = {
+  type: 'object',
+  required: ['name', 'version'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 128 }, version: { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;

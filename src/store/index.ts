@@ -1,0 +1,30 @@
+import { PostgresHistoryStore } from './postgres.js';
+import { SqliteHistoryStore } from './sqlite.js';
+import type { HistoryStore } from './types.js';
+
+export type { BarConflict, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
+export { SAME_VALUE_RELATIVE_TOLERANCE, barDifference, identicalBar, planMerge, sameBar, sameValue } from './same-bar.js';
+export { SqliteHistoryStore } from './sqlite.js';
+export { PostgresHistoryStore } from './postgres.js';
+
+export interface StoreSelection {
+  /** PostgreSQL when set (shared by replicas), else SQLite. */
+  databaseUrl?: string | null;
+  databaseSchema?: string;
+  sqlitePath?: string;
+}
+
+/** The store the configuration names: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. */
+export async function openHistoryStore(sel: StoreSelection): Promise<HistoryStore> {
+  if (sel.databaseUrl) {
+    const store = new PostgresHistoryStore({ connectionString: sel.databaseUrl, schema: sel.databaseSchema });
+    try {
+      await store.init();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+  return new SqliteHistoryStore({ path: sel.sqlitePath ?? '.data/history.sqlite' });
+}

@@ -1,0 +1,188 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Bar, BarSeries } from '../data/bars.js';
+import { ForecastError } from '../errors.js';
+import { conflictError, planMerge } from './same-bar.js';
+import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS model_history (
+  model TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bars (
+  model TEXT NOT NULL,
+  date TEXT NOT NULL,
+  open REAL NOT NULL,
+  high REAL NOT NULL,
+  low REAL NOT NULL,
+  close REAL NOT NULL,
+  volume REAL NOT NULL,
+  rev INTEGER NOT NULL,
+  PRIMARY KEY (model, date)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bars_by_rev ON bars (model, rev);
+INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
+`;
+
+interface BarRow {
+  date: string;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+export interface SqliteStoreOptions {
+  /** File path; created (with its folder) on first start. `:memory:` for a private in-memory store. */
+  path: string;
+  /** How long a writer waits for another process's write lock (ms, default 10000). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * The embedded history store: one SQLite file in WAL mode, shared by every worker process on the
+ * machine. Prices are REAL (IEEE double: bit-exact round trip). Writes take the database write lock
+ * up front (BEGIN IMMEDIATE) so concurrent merges from several processes are serialised, and commit
+ * with synchronous=FULL so an acknowledged bar survives a crash or power loss.
+ */
+export class SqliteHistoryStore implements HistoryStore {
+  readonly kind = 'sqlite' as const;
+  readonly location: string;
+  private readonly db: Database.Database;
+  private readonly stmts: ReturnType<SqliteHistoryStore['prepare']>;
+
+  constructor(options: SqliteStoreOptions) {
+    const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
+    this.location = `sqlite:${path}`;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.transaction(() => this.db.exec(SCHEMA)).immediate();
+    this.stmts = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      version: db.prepare<[string], { version: number }>('SELECT version FROM model_history WHERE model = ?'),
+      createModel: db.prepare<[string, string]>('INSERT OR IGNORE INTO model_history (model, version, updated_at) VALUES (?, 0, ?)'),
+      setVersion: db.prepare<[number, string, string]>('UPDATE model_history SET version = ?, updated_at = ? WHERE model = ?'),
+      countBars: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM bars WHERE model = ?'),
+      all: db.prepare<[string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date'),
+      since: db.prepare<[string, number], BarRow>(
+        'SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND rev > ? ORDER BY date',
+      ),
+      one: db.prepare<[string, string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND date = ?'),
+      insert: db.prepare<[string, string, number, number, number, number, number, number]>(
+        'INSERT INTO bars (model, date, open, high, low, close, volume, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      update: db.prepare<[number, number, number, number, number, number, string, string]>(
+        'UPDATE bars SET open = ?, high = ?, low = ?, close = ?, volume = ?, rev = ? WHERE model = ? AND date = ?',
+      ),
+      ping: db.prepare('SELECT 1'),
+    };
+  }
+
+  private currentVersion(model: string): number {
+    return this.stmts.version.get(model)?.version ?? 0;
+  }
+
+  async ensureModel(model: string, seed: BarSeries): Promise<number> {
+    return this.db
+      .transaction(() => {
+        this.stmts.createModel.run(model, new Date().toISOString());
+        const version = this.currentVersion(model);
+        if (this.stmts.countBars.get(model)!.n > 0 || seed.date.length === 0) return version;
+        const next = version + 1;
+        for (let i = 0; i < seed.date.length; i++) {
+          this.stmts.insert.run(model, seed.date[i], seed.open[i], seed.high[i], seed.low[i], seed.close[i], seed.volume[i], next);
+        }
+        this.stmts.setVersion.run(next, new Date().toISOString(), model);
+        return next;
+      })
+      .immediate();
+  }
+
+  async version(model: string): Promise<number> {
+    return this.currentVersion(model);
+  }
+
+  async load(model: string): Promise<HistorySnapshot> {
+    // A deferred transaction: version and rows come from one snapshot.
+    return this.db.transaction(() => {
+      const version = this.currentVersion(model);
+      return { version, bars: rowsToSeries(this.stmts.all.all(model)) };
+    })();
+  }
+
+  async changesSince(model: string, version: number): Promise<HistoryChanges> {
+    // The per-request freshness check: one indexed read when nothing changed.
+    const current = this.currentVersion(model);
+    if (current === version) return { version, bars: [] };
+    return this.db.transaction(() => ({ version: this.currentVersion(model), bars: this.stmts.since.all(model, version) }))();
+  }
+
+  async merge(model: string, bars: readonly Bar[], options: MergeOptions = {}): Promise<MergeResult> {
+    return this.db
+      .transaction((): MergeResult => {
+        const current = this.stmts.version.get(model);
+        if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+        const version = current.version;
+        const stored = new Map<string, Bar>();
+        for (const b of bars) {
+          const row = this.stmts.one.get(model, b.date);
+          if (row) stored.set(b.date, row);
+        }
+        const plan = planMerge(bars, stored, options.replace === true);
+        if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
+        const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
+        if (plan.inserts.length === 0 && plan.updates.length === 0) return result;
+        const next = version + 1;
+        for (const b of plan.inserts) this.stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next);
+        for (const b of plan.updates) this.stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date);
+        this.stmts.setVersion.run(next, new Date().toISOString(), model);
+        result.version = next;
+        return result;
+      })
+      .immediate();
+  }
+
+  async ping(): Promise<void> {
+    this.stmts.ping.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function rowsToSeries(rows: readonly BarRow[]): BarSeries {
+  const n = rows.length;
+  const s: BarSeries = {
+    date: new Array<string>(n),
+    open: new Float64Array(n),
+    high: new Float64Array(n),
+    low: new Float64Array(n),
+    close: new Float64Array(n),
+    volume: new Float64Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const r = rows[i];
+    s.date[i] = r.date;
+    s.open[i] = r.open;
+    s.high[i] = r.high;
+    s.low[i] = r.low;
+    s.close[i] = r.close;
+    s.volume[i] = r.volume;
+  }
+  return s;
+}
+
+export { rowsToSeries };

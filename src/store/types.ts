@@ -1,0 +1,64 @@
+import type { Bar, BarSeries } from '../data/bars.js';
+
+/**
+ * The durable price history behind every served model. One history per model name (all versions
+ * of a model forecast the same instrument), with a version counter bumped by every write so that a
+ * process can tell cheaply whether its in-memory copy is current and catch up by reading only what
+ * changed (every stored bar carries the version that last wrote it).
+ */
+export interface HistoryStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Where the history lives, for logs (no credentials). */
+  readonly location: string;
+  /**
+   * Creates the model's history from `seed` if the model has no bars yet (atomically: several
+   * processes may race to seed), and returns its version.
+   */
+  ensureModel(model: string, seed: BarSeries): Promise<number>;
+  /** The model's history version: the cheap per-request freshness check. 0 if unknown. */
+  version(model: string): Promise<number>;
+  /** The whole history, oldest first, and its version (read in one snapshot). */
+  load(model: string): Promise<HistorySnapshot>;
+  /** The bars written after `version` (new or replaced), oldest first, and the current version. */
+  changesSince(model: string, version: number): Promise<HistoryChanges>;
+  /**
+   * Merges bars in one transaction, serialised with every other writer of the model: a bar equal
+   * (see `sameBar`) to the stored one is left as stored; a new date is inserted; a different value
+   * is a conflict (ForecastError 409, nothing written) unless `replace`. Durable when it resolves.
+   */
+  merge(model: string, bars: readonly Bar[], options?: MergeOptions): Promise<MergeResult>;
+  /** Throws if the store cannot be reached (readiness probe). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HistorySnapshot {
+  version: number;
+  bars: BarSeries;
+}
+
+export interface HistoryChanges {
+  version: number;
+  bars: Bar[];
+}
+
+export interface MergeOptions {
+  replace?: boolean;
+}
+
+export interface MergeResult {
+  /** History version after the merge (unchanged if nothing was written). */
+  version: number;
+  added: number;
+  replaced: number;
+  unchanged: number;
+}
+
+/** One submitted bar that differs from the stored bar of the same date. */
+export interface BarConflict {
+  row: number;
+  date: string;
+  field: string;
+  stored: number;
+  submitted: number;
+}

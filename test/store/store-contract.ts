@@ -1,0 +1,79 @@
+import { expect, it } from 'vitest';
+import type { Bar } from '../../src/data/bars.js';
+import type { HistoryStore } from '../../src/store/types.js';
+import { makeSeries } from '../serve/helpers/stub-bundle.js';
+
+/** Behaviour every HistoryStore must have; `open` gives a fresh store on the same backing data. */
+export function storeContract(open: () => Promise<HistoryStore>, name: string): void {
+  const awkward = [0.1 + 0.2, 1 / 3, Math.PI * 1e6, 5e-324, Number.MAX_VALUE, 123456.789012345, 2 ** 53 + 2, Number.MIN_VALUE * 3, 1.0000000000000002];
+
+  it(`${name}: seeds once, and prices round-trip bit for bit`, async () => {
+    const a = await open();
+    const b = await open();
+    try {
+      const seed = makeSeries(awkward.length, 3);
+      seed.close.set(awkward);
+      const [va, vb] = await Promise.all([a.ensureModel('m1', seed), b.ensureModel('m1', seed)]);
+      expect(va).toBe(1);
+      expect(vb).toBe(1);
+      const snap = await b.load('m1');
+      expect(snap.version).toBe(1);
+      expect(snap.bars.date).toEqual(seed.date);
+      for (let i = 0; i < awkward.length; i++) expect(Object.is(snap.bars.close[i], awkward[i])).toBe(true);
+      expect(Array.from(snap.bars.open)).toEqual(Array.from(seed.open));
+      expect(Array.from(snap.bars.volume)).toEqual(Array.from(seed.volume));
+      expect(await a.ensureModel('m1', makeSeries(3, 9))).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it(`${name}: merge inserts, keeps same bars, refuses conflicts atomically, replaces on request`, async () => {
+    const s = await open();
+    try {
+      const seed = makeSeries(10, 5);
+      await s.ensureModel('m2', seed);
+      const stored: Bar = { date: seed.date[9], open: seed.open[9], high: seed.high[9], low: seed.low[9], close: seed.close[9], volume: seed.volume[9] };
+      const newBar: Bar = { date: '2030-01-02', open: 1, high: 2, low: 0.5, close: 1.5, volume: 3 };
+      const ulp = { ...stored, close: stored.close * (1 + Number.EPSILON) };
+      const r1 = await s.merge('m2', [ulp, newBar]);
+      expect(r1).toEqual({ version: 2, added: 1, replaced: 0, unchanged: 1 });
+      expect((await s.load('m2')).bars.close[9]).toBe(stored.close);
+      const changes = await s.changesSince('m2', 1);
+      expect(changes).toEqual({ version: 2, bars: [newBar] });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 2, bars: [] });
+      const other: Bar = { date: '2030-01-03', open: 1, high: 2, low: 0.5, close: 1.5, volume: 3 };
+      const conflicting = { ...newBar, close: 1.6 };
+      await expect(s.merge('m2', [other, conflicting])).rejects.toMatchObject({ status: 409, code: 'conflict', details: { row: 1, date: newBar.date, field: 'close', stored: 1.5, submitted: 1.6 } });
+      expect(await s.version('m2')).toBe(2);
+      expect((await s.load('m2')).bars.date).not.toContain(other.date);
+      const r2 = await s.merge('m2', [conflicting], { replace: true });
+      expect(r2).toEqual({ version: 3, added: 0, replaced: 1, unchanged: 0 });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 3, bars: [conflicting] });
+      const early: Bar = { date: '1999-01-01', open: 1, high: 1, low: 1, close: 1, volume: 0 };
+      await s.merge('m2', [early]);
+      const snap = await s.load('m2');
+      expect(snap.bars.date[0]).toBe('1999-01-01');
+      expect(snap.bars.date.length).toBe(12);
+      await expect(s.merge('nobody', [early])).rejects.toMatchObject({ status: 404 });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it(`${name}: concurrent merges from several connections lose nothing and apply nothing twice`, async () => {
+    const stores = await Promise.all([open(), open(), open()]);
+    try {
+      await stores[0].ensureModel('m3', makeSeries(5, 6));
+      const bars: Bar[] = Array.from({ length: 30 }, (_, k) => ({ date: `2031-01-${String(k + 1).padStart(2, '0')}`, open: 1, high: 2, low: 1, close: 1 + k, volume: k }));
+      const results = await Promise.all(bars.flatMap((b, k) => stores.map((s) => s.merge('m3', [b]).then((r) => r.added))));
+      expect(results.reduce((a, b) => a + b, 0)).toBe(30);
+      const snap = await stores[1].load('m3');
+      expect(snap.bars.date.length).toBe(35);
+      expect(snap.version).toBe(31);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+}
