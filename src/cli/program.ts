@@ -8,6 +8,7 @@ import { registerEvaluate } from './evaluate.js';
 import { registerFeatures } from './features.js';
 import { registerImportSklearn } from './import-sklearn.js';
 import { registerPredict } from './predict.js';
+import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerPredict(program);
   registerFeatures(program);
+  registerServe(program);
   return program;
 }
 
