@@ -1,13 +1,12 @@
 import type { BarSeries } from '../data/bars.js';
 import type { BundleManifest } from '../bundle/types.js';
-import { BUNDLE_FORMAT_VERSION } from '../bundle/types.js';
 import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
 import type { FeatureSetName } from '../features/types.js';
 import { readSklearnModel, readSklearnScaler } from '../interop/index.js';
 import { csvRoundTrip, FeaturePipeline, modelFromState, PolynomialFeatures, regressionMetrics, StandardScaler, takeRows } from '../models/index.js';
 import { DEFAULT_LEARN_FRACTION, REFERENCE_RECIPE } from './recipe.js';
-import { modelRows } from './train.js';
+import { manifestFeatureSet, manifestHeader, modelRows } from './train.js';
 
 export interface ImportOptions {
   modelPickle: Uint8Array;
@@ -54,22 +53,9 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
   const yPred = pipeline.predict(testX);
   // The seed read its test targets back from CSV too (FEATURES.md §5).
   const yTrue = roundTrip ? rows.y.slice(learnRows, n).map(csvRoundTrip) : rows.y.slice(learnRows, n);
-  const series = options.series;
   const manifest: BundleManifest = {
-    formatVersion: BUNDLE_FORMAT_VERSION,
-    name: options.name ?? `${featureSet.name}-sklearn`,
-    version: options.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, ''),
-    createdAt: new Date().toISOString(),
-    origin: 'import-sklearn',
-    source: { file: options.source.file, sha256: options.source.sha256, firstDate: series.date[0], lastDate: series.date[series.date.length - 1], bars: series.date.length },
-    featureSet: {
-      name: featureSet.name,
-      featureNames: [...featureSet.featureNames],
-      lookahead: featureSet.lookahead,
-      numberParsing: featureSet.numberParsing,
-      caveats: [...featureSet.caveats],
-      csvRoundTrip: roundTrip,
-    },
+    ...manifestHeader({ name: options.name ?? `${featureSet.name}-sklearn`, version: options.version, origin: 'import-sklearn', series: options.series, source: options.source }),
+    featureSet: manifestFeatureSet(featureSet, roundTrip),
     scaler: scalerState,
     expansion: expansion?.state ?? null,
     model: imported.state,
@@ -77,7 +63,6 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
     training: { learnRows, fitRows: [0, 0], folds: [] },
     metrics: { test: regressionMetrics(yTrue, yPred), cv: null },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTrue), yPred: Array.from(yPred) },
-    historyFile: 'history.csv',
   };
   return { manifest, pipeline };
 }

@@ -4,7 +4,7 @@ import type { BundleManifest, FoldReport, RegressionMetrics } from '../bundle/ty
 import { BUNDLE_FORMAT_VERSION } from '../bundle/types.js';
 import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
-import type { FeatureSetName, FeatureTable } from '../features/types.js';
+import type { FeatureSet, FeatureSetName, FeatureTable } from '../features/types.js';
 import {
   csvRoundTrip,
   DecisionTreeRegressor,
@@ -158,26 +158,8 @@ export function train(options: TrainOptions): TrainResult {
       : null;
 
   const manifest: BundleManifest = {
-    formatVersion: BUNDLE_FORMAT_VERSION,
-    name: options.name ?? `${options.featureSet}-${options.model}`,
-    version: options.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, ''),
-    createdAt: new Date().toISOString(),
-    origin: 'train',
-    source: {
-      file: options.source.file,
-      sha256: options.source.sha256,
-      firstDate: series.date[0],
-      lastDate: series.date[series.date.length - 1],
-      bars: series.date.length,
-    },
-    featureSet: {
-      name: featureSet.name,
-      featureNames: [...featureSet.featureNames],
-      lookahead: featureSet.lookahead,
-      numberParsing: featureSet.numberParsing,
-      caveats: [...featureSet.caveats],
-      csvRoundTrip: recipe.csvRoundTrip,
-    },
+    ...manifestHeader({ name: options.name ?? `${options.featureSet}-${options.model}`, version: options.version, origin: 'train', series, source: options.source }),
+    featureSet: manifestFeatureSet(featureSet, recipe.csvRoundTrip),
     scaler: scaler.state!,
     expansion: expansion?.state ?? null,
     model: state,
@@ -185,9 +167,42 @@ export function train(options: TrainOptions): TrainResult {
     training: { learnRows, fitRows, folds },
     metrics: { test: regressionMetrics(yTest, testPred), cv: meanMetrics(folds) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTest), yPred: Array.from(testPred) },
-    historyFile: 'history.csv',
   };
   return { manifest, pipeline, recipe, tree: treeInfo };
+}
+
+/** The identity and provenance fields every manifest starts with. */
+export function manifestHeader(o: {
+  name: string;
+  version?: string;
+  origin: BundleManifest['origin'];
+  series: BarSeries;
+  source: { file: string; sha256: string };
+}): Pick<BundleManifest, 'formatVersion' | 'name' | 'version' | 'createdAt' | 'origin' | 'source' | 'historyFile'> {
+  const now = new Date().toISOString();
+  const dates = o.series.date;
+  return {
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    name: o.name,
+    // Default version: a sortable UTC timestamp, e.g. 20261126T174301.
+    version: o.version ?? now.replace(/[-:]/g, '').replace(/\..*/, ''),
+    createdAt: now,
+    origin: o.origin,
+    source: { file: o.source.file, sha256: o.source.sha256, firstDate: dates[0], lastDate: dates[dates.length - 1], bars: dates.length },
+    historyFile: 'history.csv',
+  };
+}
+
+/** The feature-set record of a manifest: what a loader needs to rebuild the same features. */
+export function manifestFeatureSet(featureSet: FeatureSet, csvRoundTrip: boolean): BundleManifest['featureSet'] {
+  return {
+    name: featureSet.name,
+    featureNames: [...featureSet.featureNames],
+    lookahead: featureSet.lookahead,
+    numberParsing: featureSet.numberParsing,
+    caveats: [...featureSet.caveats],
+    csvRoundTrip,
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
