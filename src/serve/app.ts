@@ -22,7 +22,7 @@ import { Mutex } from './mutex.js';
 import { mlflowProtocol } from './protocols/mlflow.js';
 import { oipProtocol } from './protocols/oip.js';
 import { barForecastSchema, historyInfoSchema, splitFrameSchema, splitProtocol } from './protocols/split.js';
-import { ModelRegistry, resolveBundleLoader, type BundleLoader, type ModelSource, type ReloadReport } from './registry.js';
+import { ModelRegistry, type ModelSource, type ReloadReport } from './registry.js';
 import { serviceRoutes } from './routes.js';
 
 export type AppConfig = Pick<
@@ -43,10 +43,6 @@ export interface AppOptions extends Partial<AppConfig> {
   bundles?: LoadedBundle[];
   /** A history store to use instead of opening one from the config; the app closes it on close. */
   store?: HistoryStore;
-  /** Bundle loader (default: loadBundle of src/bundle). */
-  loadBundle?: BundleLoader;
-  /** Path of a module exporting `loadBundle(dir)` (serialisable alternative to `loadBundle`, for workers). */
-  bundleLoaderModule?: string | null;
   /** fastify logger: false for none, or pino options; default JSON logs at `logLevel`. */
   logger?: boolean | Record<string, unknown>;
   cluster?: ClusterHooks;
@@ -98,7 +94,6 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   const source: ModelSource = { bundleDir: cfg.bundleDir, modelsDir: cfg.modelsDir, bundles: options.bundles };
   if (!source.bundleDir && !source.modelsDir && !source.bundles?.length) throw new ConfigError('no model to serve: name a bundle folder or a models folder');
 
-  const loader = options.loadBundle ?? (cfg.bundleDir || cfg.modelsDir ? await resolveBundleLoader(options.bundleLoaderModule) : null);
   const store = options.store ?? (await openHistoryStore(cfg));
   const app = Fastify({
     logger: options.logger === false ? false : { ...loggerOptions(cfg.logLevel), ...(typeof options.logger === 'object' ? options.logger : {}) },
@@ -113,7 +108,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
 
   let registry: ModelRegistry | null = null;
   try {
-    registry = new ModelRegistry(store, loader, cfg.defaultModel, (msg, extra) => app.log.warn(extra ?? {}, msg));
+    registry = new ModelRegistry(store, cfg.defaultModel, (msg, extra) => app.log.warn(extra ?? {}, msg));
     const started = performance.now();
     const report = await registry.load(source);
     app.log.info({ models: report.models, store: store.location, ms: Math.round(performance.now() - started) }, 'models loaded');

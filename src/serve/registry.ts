@@ -1,14 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { loadBundle } from '../bundle/io.js';
-import type { LoadedBundle } from '../bundle/types.js';
+import { loadBundle, type LoadedBundle } from '../bundle/index.js';
 import { ForecastError } from '../errors.js';
 import type { HistoryStore } from '../store/types.js';
 import { FeatureState, HistoryMirror } from './history.js';
-
-export type BundleLoader = (dir: string) => Promise<LoadedBundle>;
 
 /** Where the served bundles come from. */
 export interface ModelSource {
@@ -52,15 +48,6 @@ export function compareVersions(a: { version: string; createdAt?: string }, b: {
   const c = a.version.localeCompare(b.version, 'en', { numeric: true, sensitivity: 'variant' });
   if (c !== 0) return c;
   return (a.createdAt ?? '').localeCompare(b.createdAt ?? '');
-}
-
-/** The bundle loader (src/bundle: verifies checksums, format and the evaluation), or a module exporting `loadBundle` named by path. */
-export async function resolveBundleLoader(modulePath?: string | null): Promise<BundleLoader> {
-  if (!modulePath) return (dir) => loadBundle(dir);
-  const specifier = pathToFileURL(resolve(modulePath)).href;
-  const mod = (await import(specifier)) as { loadBundle?: BundleLoader };
-  if (typeof mod.loadBundle !== 'function') throw new Error(`${specifier} does not export loadBundle(dir)`);
-  return mod.loadBundle;
 }
 
 interface Candidate {
@@ -110,7 +97,6 @@ export class ModelRegistry {
 
   constructor(
     private readonly store: HistoryStore,
-    private readonly loader: BundleLoader | null,
     private readonly preferredDefault: string | null = null,
     private readonly log: (msg: string, extra?: Record<string, unknown>) => void = () => undefined,
   ) {}
@@ -159,10 +145,8 @@ export class ModelRegistry {
       // A version already served from the same folder is kept as is (bundles are immutable once written).
       const reuse = c.name && c.version ? old.get(`${c.name}@${c.version}`) : undefined;
       if (!bundle && reuse && reuse.bundle.dir === c.dir) bundle = reuse.bundle;
-      if (!bundle) {
-        if (!this.loader) throw new Error('no bundle loader configured');
-        bundle = await this.loader(c.dir!);
-      }
+      // loadBundle verifies every file's checksum and that the bundle reproduces its own evaluation.
+      bundle ??= await loadBundle(c.dir!);
       const name = c.name || bundle.manifest.name;
       const version = c.version || bundle.manifest.version;
       if (!NAME_RE.test(name)) throw new ForecastError(`model name '${name}' (${c.dir ?? 'given bundle'}) must match ${NAME_RE}`, 422, 'invalid_model_name');

@@ -6,20 +6,17 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
+import { ensureDemoBundle } from '../bundle/index.js';
 import { ConfigError, DEFAULT_CONFIG, type ServiceConfig } from '../config.js';
 import { openHistoryStore } from '../store/index.js';
 import { buildApp, type AppOptions } from './app.js';
 import type { ReloadReport } from './registry.js';
 
 export interface ServerOptions extends Partial<ServiceConfig> {
-  /** Path of a module exporting `loadBundle(dir)` (default: src/bundle). */
-  bundleLoaderModule?: string | null;
-  /** Path of a module exporting `ensureDemoBundle(dir)` (default: src/bundle). */
-  demoModule?: string | null;
   /** false: no logs; or pino options. */
   logger?: boolean | Record<string, unknown>;
   /** Install SIGTERM / SIGINT handlers that shut down gracefully and exit (default true). */
@@ -51,8 +48,6 @@ export type ClusterMessage =
   | { type: 'forecast:reload-all-done'; id: number; report?: ReloadReport; error?: string }
   | { type: 'forecast:failed'; message: string };
 
-const BUNDLE_MODULE: string = '../bundle/index.js';
-
 function hasModels(o: ServerOptions): boolean {
   return Boolean(o.bundleDir || o.modelsDir);
 }
@@ -61,15 +56,7 @@ function hasModels(o: ServerOptions): boolean {
 async function prepareDemo(options: ServerOptions): Promise<{ options: ServerOptions; key: string | null }> {
   if (hasModels(options)) return { options, key: null };
   const dir = options.demoDir ?? DEFAULT_CONFIG.demoDir;
-  let mod: { ensureDemoBundle?: (dir: string) => Promise<unknown> } = {};
-  try {
-    mod = (await import(options.demoModule ? pathToFileURL(resolve(options.demoModule)).href : BUNDLE_MODULE)) as typeof mod;
-  } catch {
-    /* reported below */
-  }
-  if (typeof mod.ensureDemoBundle !== 'function')
-    throw new ConfigError('no bundle named: pass a bundle folder or --models DIR (this build has no demo bundle to train)');
-  await mod.ensureDemoBundle(dir);
+  await ensureDemoBundle(dir);
   let key: string | null = null;
   let apiKeys = options.apiKeys ?? [];
   if (apiKeys.length === 0 && !options.insecureDev) {
@@ -91,7 +78,6 @@ function appOptions(o: ServerOptions): AppOptions {
     bundleDir: o.bundleDir,
     modelsDir: o.modelsDir,
     defaultModel: o.defaultModel,
-    bundleLoaderModule: o.bundleLoaderModule,
     logger: o.logger,
   };
 }

@@ -51,7 +51,6 @@ async function runWorker(options: ServerOptions): Promise<void> {
     bundleDir: options.bundleDir,
     modelsDir: options.modelsDir,
     defaultModel: options.defaultModel,
-    bundleLoaderModule: options.bundleLoaderModule,
     logger: options.logger,
     cluster: hooks,
   });

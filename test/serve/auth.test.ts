@@ -4,22 +4,30 @@ import { writeFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/serve/app.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import type { LoadedBundle } from '../../src/bundle/index.js';
+import { tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
 import { call, KEY, OTHER_KEY, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { makeSeries, stubBundle } from './helpers/stub-bundle.js';
 
-const SPEC = { name: 'acme', version: '1', bars: 30 };
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 3 };
+const tmp = tempDir();
+let bundle: LoadedBundle;
+
+beforeAll(async () => {
+  bundle = await tinyBundle(join(tmp.dir, 'models'), SPEC);
+});
+afterAll(() => tmp.cleanup());
 
 describe('API keys', () => {
-  const tmp = tempDir();
   let srv: TestServer;
-  const body = seriesToSplitJson(makeSeries(30), { start: 29, end: 30 });
+  const history = tinySeries(SPEC);
+  const n = history.date.length;
+  const body = seriesToSplitJson(history, { start: n - 1, end: n });
 
   beforeAll(async () => {
-    srv = await startTestServer({ bundles: [stubBundle(SPEC)], sqlitePath: join(tmp.dir, 'h.sqlite'), apiKeys: [KEY, OTHER_KEY] });
+    srv = await startTestServer({ bundles: [bundle], sqlitePath: join(tmp.dir, 'h.sqlite'), apiKeys: [KEY, OTHER_KEY] });
   });
   afterAll(async () => {
     await srv.close();
-    tmp.cleanup();
   });
 
   const secured: [string, string, unknown?][] = [
@@ -74,8 +82,8 @@ describe('API keys', () => {
 
 describe('key configuration', () => {
   it('refuses to start with no key unless insecureDev', async () => {
-    await expect(buildApp({ bundles: [stubBundle(SPEC)], sqlitePath: ':memory:', logger: false })).rejects.toThrow(ConfigError);
-    const app = await buildApp({ bundles: [stubBundle(SPEC)], sqlitePath: ':memory:', logger: false, insecureDev: true });
+    await expect(buildApp({ bundles: [bundle], sqlitePath: ':memory:', logger: false })).rejects.toThrow(ConfigError);
+    const app = await buildApp({ bundles: [bundle], sqlitePath: ':memory:', logger: false, insecureDev: true });
     const r = await app.inject({ method: 'GET', url: '/models' });
     expect(r.statusCode).toBe(200);
     await app.close();
@@ -101,7 +109,7 @@ describe('key configuration', () => {
   it('never logs the key', async () => {
     const lines: string[] = [];
     const stream = { write: (s: string) => void lines.push(s) };
-    const app = await buildApp({ bundles: [stubBundle(SPEC)], sqlitePath: ':memory:', apiKeys: [KEY], logger: { stream, level: 'trace' } });
+    const app = await buildApp({ bundles: [bundle], sqlitePath: ':memory:', apiKeys: [KEY], logger: { stream, level: 'trace' } });
     await app.inject({ method: 'GET', url: '/', headers: { 'x-api-key': KEY } });
     await app.inject({ method: 'GET', url: '/', headers: { 'x-api-key': 'wrong-key-0123456789' } });
     await app.close();

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { nextWeekday, tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { call, KEY, rawRequest, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { makeSeries, nextWeekday, stubBundle } from './helpers/stub-bundle.js';
 
-const SPEC = { name: 'acme', version: '1', bars: 30, seed: 5 };
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 5 };
 const COLS = ['date', 'open', 'high', 'low', 'close', 'volume'];
 
 describe('bad input never gives a 500 and never changes stored data', () => {
   const tmp = tempDir();
   let srv: TestServer;
-  const history = makeSeries(SPEC.bars, SPEC.seed);
-  const next = nextWeekday(history.date[29]);
+  const history = tinySeries(SPEC);
+  const last = history.date.length - 1;
+  const next = nextWeekday(history.date[last]);
   const next2 = nextWeekday(next);
   const good = (d = next) => [d, 100, 101, 99, 100.5, 1000];
   let snapshot: string;
@@ -19,7 +20,8 @@ describe('bad input never gives a 500 and never changes stored data', () => {
   const state = async () => JSON.stringify((await call(srv.url, '/models')).body.models[0].history);
 
   beforeAll(async () => {
-    srv = await startTestServer({ bundles: [stubBundle(SPEC)], sqlitePath: join(tmp.dir, 'h.sqlite'), maxBodyBytes: 64 * 1024 });
+    const bundleDir = await writeTinyBundle(join(tmp.dir, 'bundle'), SPEC);
+    srv = await startTestServer({ bundleDir, sqlitePath: join(tmp.dir, 'h.sqlite'), maxBodyBytes: 64 * 1024 });
     snapshot = await state();
   });
   afterAll(async () => {
@@ -52,10 +54,10 @@ describe('bad input never gives a 500 and never changes stored data', () => {
     expectRejected({ rawBody: 'date,open\n2020-01-01,1', headers: { 'content-type': 'text/csv' } }, 415, 'unsupported_media_type'));
   it('text/plain → 415', () => expectRejected({ rawBody: '{}', headers: { 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'));
   it('a body with no content type is read as JSON', async () => {
-    const body = JSON.stringify(seriesToSplitJson(history, { start: 29, end: 30 }));
+    const body = JSON.stringify(seriesToSplitJson(history, { start: last, end: last + 1 }));
     const r = await rawRequest(srv.url, '/forecast', 'POST', { 'x-api-key': KEY, 'content-length': String(Buffer.byteLength(body)) }, body);
     expect(r.status, r.text).toBe(200);
-    expect(r.body.forecasts[0].date).toBe(history.date[29]);
+    expect(r.body.forecasts[0].date).toBe(history.date[last]);
     const chunked = await rawRequest(srv.url, '/forecast', 'POST', { 'x-api-key': KEY, 'transfer-encoding': 'chunked' }, body);
     expect(chunked.status, chunked.text).toBe(200);
   });
@@ -112,17 +114,17 @@ describe('bad input never gives a 500 and never changes stored data', () => {
   it('bad replace flag → 400', () => expectRejected({ body: { columns: COLS, data: [good()] } }, 400, 'invalid_request', {}, '/forecast?replace=maybe'));
   it('unknown query parameter → 400', () => expectRejected({ body: { columns: COLS, data: [good()] } }, 400, 'invalid_request', {}, '/forecast?foo=1'));
   it('conflicting stored bar → 409 and nothing written', () => {
-    const body = seriesToSplitJson(history, { start: 28, end: 30 });
+    const body = seriesToSplitJson(history, { start: last - 1, end: last + 1 });
     body.data[1][2] = (body.data[1][2] as number) * 2;
     return expectRejected({ body }, 409, 'conflict', { row: 1, field: 'high' });
   });
   it('unknown route → 404 in the same shape', () => expectRejected({ body: {} }, 404, 'not_found', {}, '/nope'));
   it('dates may come from the index when there is no date column', async () => {
-    const body = seriesToSplitJson(history, { start: 29, end: 30 });
+    const body = seriesToSplitJson(history, { start: last, end: last + 1 });
     const r = await call(srv.url, '/forecast', {
-      body: { columns: COLS.slice(1), index: [Date.parse(`${history.date[29]}T00:00:00Z`)], data: [body.data[0].slice(1)] },
+      body: { columns: COLS.slice(1), index: [Date.parse(`${history.date[last]}T00:00:00Z`)], data: [body.data[0].slice(1)] },
     });
     expect(r.status).toBe(200);
-    expect(r.body.forecasts[0].date).toBe(history.date[29]);
+    expect(r.body.forecasts[0].date).toBe(history.date[last]);
   });
 });

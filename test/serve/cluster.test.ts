@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { pipelineFromManifest } from '../../src/bundle/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { expectedForecasts, nextWeekday, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { KEY, tempDir } from './helpers/http.js';
 import { spawnServer, type ServerProcess } from './helpers/process.js';
-import { expectedForecast, makeSeries, nextWeekday, writeStubBundle, type StubSpec } from './helpers/stub-bundle.js';
 
-const LOADER = resolve(import.meta.dirname, 'helpers/stub-bundle.ts');
-const SPEC: StubSpec = { name: 'acme', version: '1', bars: 40, seed: 3 };
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 3 };
 
 /** A fresh TCP connection per request, so node:cluster's round robin spreads them over the workers. */
 async function fresh(url: string, path: string, body?: unknown) {
@@ -21,17 +21,18 @@ async function fresh(url: string, path: string, body?: unknown) {
 describe('two worker processes on one SQLite file', () => {
   const tmp = tempDir();
   let srv: ServerProcess;
-  const history = makeSeries(SPEC.bars, SPEC.seed);
+  const history = tinySeries(SPEC);
+  const n0 = history.date.length;
+  const pipeline = pipelineFromManifest(trainTiny(SPEC).manifest);
 
   beforeAll(async () => {
-    const bundleDir = writeStubBundle(join(tmp.dir, 'bundle'), SPEC);
+    const bundleDir = await writeTinyBundle(join(tmp.dir, 'bundle'), SPEC);
     srv = await spawnServer({
       port: 0, // workers share the port the primary picks
       host: '127.0.0.1',
       workers: 2,
       apiKeys: [KEY],
       bundleDir,
-      bundleLoaderModule: LOADER,
       sqlitePath: join(tmp.dir, 'history.sqlite'),
       logger: false,
     });
@@ -45,14 +46,14 @@ describe('two worker processes on one SQLite file', () => {
     const seen = new Set<string>();
     // Warm: both workers answer for the stored newest bar (provisional, no next bar yet).
     for (let k = 0; k < 4; k++) {
-      const r = await fresh(srv.url, '/forecast', seriesToSplitJson(history, { start: 39, end: 40 }));
+      const r = await fresh(srv.url, '/forecast', seriesToSplitJson(history, { start: n0 - 1, end: n0 }));
       expect(r.status).toBe(200);
-      expect(r.body.forecasts[0].y_pred).toBe(expectedForecast(history, 39));
+      expect(r.body.forecasts[0].y_pred).toBe(expectedForecasts(pipeline, history, n0 - 1, n0)[0]);
       seen.add(r.worker!);
     }
     expect(seen.size).toBe(2);
     // Add bars one at a time; after each, every worker gives the single-process answer for the previous bar.
-    let date = history.date[39];
+    let date = history.date[n0 - 1];
     const grown = { ...history, date: [...history.date], open: [...history.open], high: [...history.high], low: [...history.low], close: [...history.close], volume: [...history.volume] };
     for (let step = 0; step < 4; step++) {
       date = nextWeekday(date);
@@ -78,7 +79,7 @@ describe('two worker processes on one SQLite file', () => {
       for (let k = 0; k < 4; k++) {
         const r = await fresh(srv.url, '/forecast', seriesToSplitJson(series, { start: n - 2, end: n }));
         expect(r.status).toBe(200);
-        expect(r.body.y_pred).toEqual([expectedForecast(series, n - 2), expectedForecast(series, n - 1)]);
+        expect(r.body.y_pred).toEqual(expectedForecasts(pipeline, series, n - 2, n));
         expect(r.body.history.bars).toBe(n);
         workers.add(r.worker!);
       }

@@ -1,31 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import type { LoadedBundle } from '../../src/bundle/index.js';
 import type { BarSeries } from '../../src/data/bars.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { appendBars, expectedForecast as expectedWith, expectedForecasts, nextWeekday, tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { expectedForecast, makeSeries, nextWeekday, stubBundle } from './helpers/stub-bundle.js';
 
-const SPEC = { name: 'acme', version: '1', bars: 60, seed: 7 };
-
-function appendBar(s: BarSeries, bar: { date: string; open: number; high: number; low: number; close: number; volume: number }): BarSeries {
-  return {
-    date: [...s.date, bar.date],
-    open: Float64Array.from([...s.open, bar.open]),
-    high: Float64Array.from([...s.high, bar.high]),
-    low: Float64Array.from([...s.low, bar.low]),
-    close: Float64Array.from([...s.close, bar.close]),
-    volume: Float64Array.from([...s.volume, bar.volume]),
-  };
-}
+// The reference feature set (one-bar look-ahead `atr`) and a depth-6 tree on 600 synthetic bars.
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 1 };
 
 describe('POST /forecast on SQLite', () => {
   const tmp = tempDir();
   let srv: TestServer;
-  const seed = makeSeries(SPEC.bars, SPEC.seed);
+  let bundle: LoadedBundle;
+  const seed = tinySeries(SPEC);
+  const n = seed.date.length;
   let history = seed;
+  const expectedForecast = (s: BarSeries, i: number) => expectedWith(bundle.pipeline, s, i);
 
   beforeAll(async () => {
-    srv = await startTestServer({ bundles: [stubBundle(SPEC)], sqlitePath: join(tmp.dir, 'h.sqlite') });
+    bundle = await tinyBundle(tmp.dir, SPEC);
+    srv = await startTestServer({ bundles: [bundle], sqlitePath: join(tmp.dir, 'h.sqlite') });
   });
   afterAll(async () => {
     await srv.close();
@@ -33,41 +28,43 @@ describe('POST /forecast on SQLite', () => {
   });
 
   it('forecasts stored bars bit for bit, look-ahead included, without writing', async () => {
-    const body = seriesToSplitJson(seed, { start: 50, end: 60 });
+    const body = seriesToSplitJson(seed, { start: n - 10, end: n });
     const r = await call(srv.url, '/forecast', { body });
     expect(r.status).toBe(200);
     expect(r.body.model).toBe('acme@1');
     expect(r.body.forecasts).toHaveLength(10);
     for (let k = 0; k < 10; k++) {
-      expect(r.body.forecasts[k].date).toBe(seed.date[50 + k]);
-      expect(r.body.forecasts[k].y_pred).toBe(expectedForecast(seed, 50 + k));
+      expect(r.body.forecasts[k].date).toBe(seed.date[n - 10 + k]);
+      expect(r.body.forecasts[k].y_pred).toBe(expectedForecast(seed, n - 10 + k));
       expect(r.body.y_pred[k]).toBe(r.body.forecasts[k].y_pred);
     }
     expect(r.body.forecasts[9].provisional).toBe(true);
     expect(r.body.forecasts[8].provisional).toBeUndefined();
-    expect(r.body.history).toMatchObject({ version: 1, bars: 60, added: 0, replaced: 0, unchanged: 10 });
+    expect(r.body.history).toMatchObject({ version: 1, bars: n, added: 0, replaced: 0, unchanged: 10 });
     expect(r.headers.get('x-request-id')).toBeTruthy();
   });
 
   it('merges a new bar and recomputes the previous bar with its look-ahead', async () => {
-    const last = seed.date[59];
-    const bar = { date: nextWeekday(last), open: 80.5, high: 81.25, low: 79.125, close: 80.0000000000001, volume: 1234567 };
-    history = appendBar(seed, bar);
+    // A crash day: its close, far below the previous bar's low, widens that bar's look-ahead true
+    // range (high - next close) enough to move this tree's forecast for it.
+    const close = seed.low[n - 1] * 0.8;
+    const bar = { date: nextWeekday(seed.date[n - 1]), open: close, high: close * 1.01, low: close * 0.99, close, volume: 1234567 };
+    history = appendBars(seed, bar);
     const r = await call(srv.url, '/forecast', {
       body: { columns: ['close', 'date', 'volume', 'open', 'low', 'high'], data: [[bar.close, bar.date, bar.volume, bar.open, bar.low, bar.high]] },
     });
     expect(r.status).toBe(200);
-    expect(r.body.forecasts[0]).toEqual({ date: bar.date, y_pred: expectedForecast(history, 60), provisional: true });
-    expect(r.body.history).toMatchObject({ version: 2, bars: 61, added: 1 });
+    expect(r.body.forecasts[0]).toEqual({ date: bar.date, y_pred: expectedForecast(history, n), provisional: true });
+    expect(r.body.history).toMatchObject({ version: 2, bars: n + 1, added: 1 });
     // The former newest bar now sees the next close.
-    const prev = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: 59, end: 60 }) });
-    expect(prev.body.forecasts[0].y_pred).toBe(expectedForecast(history, 59));
-    expect(prev.body.forecasts[0].y_pred).not.toBe(expectedForecast(seed, 59));
+    const prev = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: n - 1, end: n }) });
+    expect(prev.body.forecasts[0].y_pred).toBe(expectedForecast(history, n - 1));
+    expect(prev.body.forecasts[0].y_pred).not.toBe(expectedForecast(seed, n - 1));
     expect(prev.body.forecasts[0].provisional).toBeUndefined();
   });
 
   it('treats a resubmitted bar one ulp away as the same bar and keeps the stored value', async () => {
-    const i = 60;
+    const i = n;
     const bumped = history.close[i] * (1 + Number.EPSILON);
     expect(bumped).not.toBe(history.close[i]);
     const body = seriesToSplitJson(history, { start: i, end: i + 1 });
@@ -79,7 +76,7 @@ describe('POST /forecast on SQLite', () => {
   });
 
   it('answers 409 naming the date and values for a really different stored bar, and replaces it on ?replace=true', async () => {
-    const i = 55;
+    const i = n - 5;
     const body = seriesToSplitJson(history, { start: i, end: i + 1 });
     body.data[0][4] = history.close[i] * 1.01;
     const r = await call(srv.url, '/forecast', { body });
@@ -95,14 +92,14 @@ describe('POST /forecast on SQLite', () => {
     expect(rep.body.history).toMatchObject({ version: 3, replaced: 1 });
     history.close[i] = history.close[i] * 1.01;
     expect(rep.body.forecasts[0].y_pred).toBe(expectedForecast(history, i));
-    // Every later bar is recomputed from the changed one (ma3 reads two bars back).
-    const later = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: i, end: 61 }) });
+    // Every later bar is recomputed from the changed one (moving averages, EWMs and volatilities read it).
+    const later = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: i, end: n + 1 }) });
     for (let k = 0; k < later.body.forecasts.length; k++) expect(later.body.forecasts[k].y_pred).toBe(expectedForecast(history, i + k));
   });
 
   it('inserts bars before the newest stored bar and recomputes from there', async () => {
     // A gap day between two stored bars: insert a bar dated on a Saturday (a date not stored).
-    const i = 40;
+    const i = n - 20;
     const sat = new Date(Date.parse(`${history.date[i]}T00:00:00Z`));
     while (sat.getUTCDay() !== 6) sat.setUTCDate(sat.getUTCDate() + 1);
     const date = sat.toISOString().slice(0, 10);
@@ -125,27 +122,46 @@ describe('POST /forecast on SQLite', () => {
   });
 
   it('gives y_pred null with a reason for too little history or non-finite features', async () => {
-    const early = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: 0, end: 3 }) });
+    const w = bundle.pipeline.featureSet.warmupBars;
+    const early = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: 0, end: w + 1 }) });
     expect(early.status).toBe(200);
     expect(early.body.forecasts[0].y_pred).toBeNull();
     expect(early.body.forecasts[0].reason).toMatch(/insufficient history/);
-    expect(early.body.forecasts[2].y_pred).toBe(expectedForecast(history, 2));
-    const flatDate = nextWeekday(history.date[history.date.length - 1]);
-    const flat = await call(srv.url, '/forecast', { body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: [[flatDate, 100, 100, 100, 100, 0]] } });
+    expect(early.body.forecasts[w - 1].y_pred).toBeNull();
+    expect(early.body.forecasts[w - 1].reason).toMatch(/insufficient history/);
+    // The first bar with every feature defined.
+    expect(early.body.forecasts[w].y_pred).not.toBeNull();
+    expect(early.body.forecasts[w].y_pred).toBe(expectedForecast(history, w));
+    // Flat bars (high == low == close): one alone keeps every reference feature finite (pandas'
+    // cumsum skips chaikin's 0/0 money flow and the EWMs hold, FEATURES.md §3); the 14th in a row
+    // makes the 14-close stochastic range 0/0.
+    const flatBars = [];
+    let flatDate = history.date[history.date.length - 1];
+    for (let k = 0; k < 14; k++) {
+      flatDate = nextWeekday(flatDate);
+      flatBars.push({ date: flatDate, open: 100, high: 100, low: 100, close: 100, volume: 0 });
+    }
+    const flat = await call(srv.url, '/forecast', {
+      body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: flatBars.map((b) => [b.date, b.open, b.high, b.low, b.close, b.volume]) },
+    });
     expect(flat.status).toBe(200);
-    expect(flat.body.forecasts[0].y_pred).toBeNull();
-    expect(flat.body.forecasts[0].reason).toMatch(/non-finite features: close_position=NaN/);
-    expect(flat.body.y_pred).toEqual([null]);
+    history = appendBars(history, ...flatBars);
+    const m = history.date.length;
+    expect(flat.body.forecasts[0].y_pred).not.toBeNull();
+    expect(flat.body.forecasts[13].y_pred).toBeNull();
+    expect(flat.body.forecasts[13].reason).toMatch(/non-finite features: (.*, )?stochastic_oscillator=NaN/);
+    expect(flat.body.y_pred).toEqual(expectedForecasts(bundle.pipeline, history, m - 14, m));
+    expect(flat.body.y_pred[13]).toBeNull();
   });
 
   it('serialises forecasts with full round-trip precision', async () => {
-    const r = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: 20, end: 21 }) });
+    const r = await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: n - 30, end: n - 29 }) });
     const m = /"y_pred":([-0-9.e+]+)/.exec(r.text)!;
-    expect(Number(m[1])).toBe(expectedForecast(history, 20));
+    expect(Number(m[1])).toBe(expectedForecast(history, n - 30));
   });
 
   it('routes by model name and version', async () => {
-    const body = seriesToSplitJson(history, { start: 10, end: 11 });
+    const body = seriesToSplitJson(history, { start: n - 30, end: n - 29 });
     const a = await call(srv.url, '/models/acme/forecast', { body });
     const b = await call(srv.url, '/models/acme/versions/1/forecast', { body });
     const c = await call(srv.url, '/forecast?version=1', { body });

@@ -2,43 +2,51 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
-import { call, startTestServer, type TestServer } from './helpers/http.js';
-import { expectedForecast, makeSeries, nextWeekday, stubBundle } from './helpers/stub-bundle.js';
+import type { LoadedBundle } from '../../src/bundle/index.js';
+import type { BarSeries } from '../../src/data/bars.js';
+import { expectedForecasts, nextWeekday, tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
+import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
 const available = await postgresAvailable();
-const SPEC = { name: 'acme', version: '1', bars: 40, seed: 8 };
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 8 };
 const COLS = ['date', 'open', 'high', 'low', 'close', 'volume'];
 
 describe.skipIf(!available)('two servers sharing one PostgreSQL history', () => {
   const schema = uniqueSchema('serve');
+  const tmp = tempDir();
   let a: TestServer;
   let b: TestServer;
-  const history = makeSeries(SPEC.bars, SPEC.seed);
+  let bundle: LoadedBundle;
+  const history = tinySeries(SPEC);
+  const n0 = history.date.length;
+  const expected = (s: BarSeries, from: number, to: number) => expectedForecasts(bundle.pipeline, s, from, to);
 
   beforeAll(async () => {
-    const opts = { bundles: [stubBundle(SPEC)], databaseUrl: PG_URL, databaseSchema: schema };
+    bundle = await tinyBundle(tmp.dir, SPEC);
+    const opts = { bundles: [bundle], databaseUrl: PG_URL, databaseSchema: schema };
     [a, b] = await Promise.all([startTestServer(opts), startTestServer(opts)]);
   });
   afterAll(async () => {
     await a?.close();
     await b?.close();
+    tmp.cleanup();
     const s = new PostgresHistoryStore({ connectionString: PG_URL, schema });
     await s.dropSchema();
     await s.close();
   });
 
   it('seeds once and both answer the same', async () => {
-    const body = seriesToSplitJson(history, { start: 30, end: 40 });
+    const body = seriesToSplitJson(history, { start: n0 - 10, end: n0 });
     const [ra, rb] = await Promise.all([call(a.url, '/forecast', { body }), call(b.url, '/forecast', { body })]);
     expect(ra.body.y_pred).toEqual(rb.body.y_pred);
-    expect(ra.body.y_pred).toEqual([30, 31, 32, 33, 34, 35, 36, 37, 38, 39].map((i) => expectedForecast(history, i)));
-    expect(ra.body.history).toMatchObject({ version: 1, bars: 40 });
+    expect(ra.body.y_pred).toEqual(expected(history, n0 - 10, n0));
+    expect(ra.body.history).toMatchObject({ version: 1, bars: n0 });
     const status = await call(a.url, '/');
     expect(status.body.store).toBe('postgres');
   });
 
   it('a bar posted to one server changes the next forecast from the other exactly as with one server', async () => {
-    let date = history.date[39];
+    let date = history.date[n0 - 1];
     const grown = { date: [...history.date], open: [...history.open], high: [...history.high], low: [...history.low], close: [...history.close], volume: [...history.volume] };
     for (let step = 0; step < 4; step++) {
       const [writer, reader] = step % 2 ? [b, a] : [a, b];
@@ -55,13 +63,13 @@ describe.skipIf(!available)('two servers sharing one PostgreSQL history', () => 
       const s = { date: grown.date, open: Float64Array.from(grown.open), high: Float64Array.from(grown.high), low: Float64Array.from(grown.low), close: Float64Array.from(grown.close), volume: Float64Array.from(grown.volume) };
       const n = s.date.length;
       const r = await call(reader.url, '/forecast', { body: seriesToSplitJson(s, { start: n - 2, end: n }) });
-      expect(r.body.y_pred).toEqual([expectedForecast(s, n - 2), expectedForecast(s, n - 1)]);
+      expect(r.body.y_pred).toEqual(expected(s, n - 2, n));
       expect(r.body.history).toMatchObject({ bars: n, added: 0 });
     }
   });
 
   it('replacements and inserts before the newest bar propagate too', async () => {
-    const i = 20;
+    const i = n0 - 20;
     const body = seriesToSplitJson(history, { start: i, end: i + 1 });
     body.data[0][4] = (body.data[0][4] as number) * 1.05;
     expect((await call(a.url, '/forecast', { body })).status).toBe(409);

@@ -1,20 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { expectedForecasts, tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { expectedForecast, makeSeries, stubBundle } from './helpers/stub-bundle.js';
 
-const SPEC = { name: 'acme', version: '1', bars: 40, seed: 11 };
+const SPEC: TinySpec = { name: 'acme', version: '1', seed: 11 };
 
 describe('MLflow and Open Inference Protocol v2 on the same models', () => {
   const tmp = tempDir();
   let srv: TestServer;
-  const history = makeSeries(SPEC.bars, SPEC.seed);
-  const expected = [35, 36, 37, 38, 39].map((i) => expectedForecast(history, i));
-  const frame = seriesToSplitJson(history, { start: 35, end: 40 });
+  const history = tinySeries(SPEC);
+  const n = history.date.length;
+  // The newest five stored bars (the newest one's look-ahead atr provisional).
+  const start = n - 5;
+  let expected: (number | null)[];
+  const frame = seriesToSplitJson(history, { start, end: n });
 
   beforeAll(async () => {
-    srv = await startTestServer({ bundles: [stubBundle(SPEC)], sqlitePath: join(tmp.dir, 'h.sqlite') });
+    const bundle = await tinyBundle(tmp.dir, SPEC);
+    expected = expectedForecasts(bundle.pipeline, history, start, n);
+    srv = await startTestServer({ bundles: [bundle], sqlitePath: join(tmp.dir, 'h.sqlite') });
   });
   afterAll(async () => {
     await srv.close();
@@ -62,7 +67,7 @@ describe('MLflow and Open Inference Protocol v2 on the same models', () => {
       body: {
         id: 'req-1',
         inputs: [
-          { name: 'date', datatype: 'BYTES', shape: [n], data: history.date.slice(35, 40) },
+          { name: 'date', datatype: 'BYTES', shape: [n], data: history.date.slice(start) },
           { name: 'open', datatype: 'FP64', shape: [n], data: col(1) },
           { name: 'high', datatype: 'FP64', shape: [n, 1], data: col(2).map((x) => [x]) },
           { name: 'low', datatype: 'FP64', shape: [n], data: col(3) },
@@ -77,7 +82,7 @@ describe('MLflow and Open Inference Protocol v2 on the same models', () => {
     expect(r.body.id).toBe('req-1');
     const y = r.body.outputs.find((o: any) => o.name === 'y_pred');
     expect(y).toEqual({ name: 'y_pred', datatype: 'FP64', shape: [n], data: expected });
-    expect(r.body.outputs.find((o: any) => o.name === 'date').data).toEqual(history.date.slice(35, 40));
+    expect(r.body.outputs.find((o: any) => o.name === 'date').data).toEqual(history.date.slice(start));
   });
 
   it('OIP: one FP64 [n, 6] tensor with epoch-ms dates, and a BYTES one', async () => {
@@ -95,7 +100,7 @@ describe('MLflow and Open Inference Protocol v2 on the same models', () => {
             datatype: 'BYTES',
             shape: [n, 6],
             parameters: { columns: ['volume', 'date', 'open', 'high', 'low', 'close'] },
-            data: frame.data.map((r) => [String(r[5]), history.date[35 + frame.data.indexOf(r)], String(r[1]), String(r[2]), String(r[3]), String(r[4])]),
+            data: frame.data.map((r) => [String(r[5]), history.date[start + frame.data.indexOf(r)], String(r[1]), String(r[2]), String(r[3]), String(r[4])]),
           },
         ],
       },
@@ -119,7 +124,7 @@ describe('MLflow and Open Inference Protocol v2 on the same models', () => {
     expect((await call(srv.url, '/v2/health/live')).body).toEqual({ live: true });
     expect((await call(srv.url, '/v2/health/ready')).body).toEqual({ ready: true });
     const md = await call(srv.url, '/v2/models/acme');
-    expect(md.body).toMatchObject({ name: 'acme', versions: ['1'], platform: 'forecast-service/linear_regression' });
+    expect(md.body).toMatchObject({ name: 'acme', versions: ['1'], platform: 'forecast-service/decision_tree_regressor' });
     expect(md.body.inputs.map((i: any) => i.name)).toEqual(['date', 'open', 'high', 'low', 'close', 'volume']);
     expect((await call(srv.url, '/v2/models/acme/versions/1/ready')).body).toMatchObject({ name: 'acme', ready: true });
     expect((await call(srv.url, '/v2/models/acme/versions/2/ready')).status).toBe(404);

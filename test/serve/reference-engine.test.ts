@@ -1,21 +1,24 @@
 /**
  * The service's incremental path over the REAL reference feature set (its look-ahead `atr`
  * included) on MSFT.csv: forecasts served while bars arrive one by one, replaced or inserted, equal
- * the batch computation on the same history bit for bit. The model is a linear map of the raw
- * features (the lead's parity tests add the real bundle).
+ * the batch computation on the same history bit for bit. The bundle is a linear model trained by
+ * `train()` on MSFT's first 8,000 bars: unlike a tree, whose output only moves when a feature crosses
+ * a threshold, its forecast moves with every bit of every feature. (parity.test.ts serves the real
+ * scikit-learn tree against the offline evaluation.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BarSeries } from '../../src/data/bars.js';
 import { sliceSeries } from '../../src/data/bars.js';
+import { loadBundle, writeBundle } from '../../src/bundle/index.js';
 import { readBarsCsv } from '../../src/data/index.js';
-import { referenceFeatureSet } from '../../src/features/index.js';
-import { FeaturePipeline, LinearRegression, StandardScaler } from '../../src/models/index.js';
+import type { FeaturePipeline } from '../../src/models/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { sha256Hex, train } from '../../src/training/train.js';
 import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { expectedForecasts } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { stubManifest } from './helpers/stub-bundle.js';
 
 announceSkip();
 
@@ -26,26 +29,26 @@ describe.skipIf(!HAVE_REFERENCE)('incremental serving on the reference feature s
   let pipeline: FeaturePipeline;
   const START = 8000;
 
-  function expected(s: BarSeries, from: number, to: number): (number | null)[] {
-    const table = referenceFeatureSet.computeBatch(s);
-    const k = table.values.cols;
-    const out: (number | null)[] = [];
-    for (let i = from; i < to; i++) {
-      const row = table.values.data.slice(i * k, (i + 1) * k);
-      out.push(row.every(Number.isFinite) ? pipeline.predictFeatures(row) : null);
-    }
-    return out;
-  }
+  const expected = (s: BarSeries, from: number, to: number) => expectedForecasts(pipeline, s, from, to);
 
   beforeAll(async () => {
-    series = readBarsCsv(readFileSync(referenceFile('MSFT.csv'), 'utf8'), { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
-    const k = referenceFeatureSet.featureNames.length;
-    const scaler = StandardScaler.fromState({ mean: new Array(k).fill(0), variance: new Array(k).fill(1), scale: new Array(k).fill(1), nSamplesSeen: 1 });
-    const coef = Array.from({ length: k }, (_, j) => 1 / (j + 1.37));
-    pipeline = new FeaturePipeline(referenceFeatureSet, scaler, null, LinearRegression.fromState({ kind: 'linear_regression', nFeatures: k, coef, intercept: 0.5 }), false);
+    const text = readFileSync(referenceFile('MSFT.csv'), 'utf8');
+    series = readBarsCsv(text, { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
     const history = sliceSeries(series, 0, START);
-    const manifest = stubManifest({ name: 'msft', version: '1', bars: START }, referenceFeatureSet, history);
-    srv = await startTestServer({ bundles: [{ dir: tmp.dir, manifest, pipeline, history, id: 'msft@1' }], sqlitePath: join(tmp.dir, 'h.sqlite') });
+    // Two folds instead of three: a third least-squares fit would only lengthen the test.
+    const { manifest } = train({
+      series: history,
+      source: { file: 'MSFT.csv (first 8000 bars)', sha256: sha256Hex(text) },
+      featureSet: 'reference',
+      model: 'linear',
+      cvSplits: 2,
+      name: 'msft',
+      version: '1',
+    });
+    const dir = join(tmp.dir, 'bundle');
+    await writeBundle(dir, manifest, history);
+    pipeline = (await loadBundle(dir)).pipeline;
+    srv = await startTestServer({ bundleDir: dir, sqlitePath: join(tmp.dir, 'h.sqlite') });
   });
   afterAll(async () => {
     await srv?.close();

@@ -1,22 +1,40 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { pipelineFromManifest } from '../../src/bundle/index.js';
+import type { BarSeries } from '../../src/data/bars.js';
+import { expectedForecast as expectedWith, nextWeekday, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
-import { expectedForecast, loadBundle, makeSeries, nextWeekday, writeStubBundle } from './helpers/stub-bundle.js';
+
+// Versions of one model on one history (acme), differing in tree depth and feature set; and two more models.
+const ACME: Record<string, TinySpec> = {
+  '1': { name: 'acme', version: '1', seed: 1, maxDepth: 4 },
+  '2': { name: 'acme', version: '2', seed: 1, maxDepth: 5 },
+  '10': { name: 'acme', version: '10', seed: 1, maxDepth: 6, featureSet: 'causal' },
+  '11': { name: 'acme', version: '11', seed: 1, maxDepth: 7 },
+};
+const BETA: TinySpec = { name: 'beta', version: '2024-01-01', seed: 2, bars: 500, startDate: '2021-06-01' };
+const GAMMA: TinySpec = { name: 'gamma', version: '1', seed: 9, bars: 400 };
+
+/** The forecast a spec's model makes for bar i of a history (batch features). */
+function expectedForecast(spec: TinySpec, history: BarSeries, i: number): number | null {
+  return expectedWith(pipelineFromManifest(trainTiny(spec).manifest), history, i);
+}
 
 describe('models folder, model cards, status, metrics, docs, reload', () => {
   const tmp = tempDir();
   const models = join(tmp.dir, 'models');
   let srv: TestServer;
-  const acme = makeSeries(50, 1);
-  const beta = makeSeries(30, 2, '2021-06-01');
+  const acme = tinySeries(ACME['1']);
+  const n = acme.date.length;
+  const beta = tinySeries(BETA);
+  /** A bar past the 200-bar warm-up. */
+  const i = 400;
 
   beforeAll(async () => {
-    writeStubBundle(join(models, 'acme', '1'), { name: 'acme', version: '1', bars: 50, seed: 1 });
-    writeStubBundle(join(models, 'acme', '2'), { name: 'acme', version: '2', bars: 50, seed: 1, weight: 2 });
-    writeStubBundle(join(models, 'acme', '10'), { name: 'acme', version: '10', bars: 50, seed: 1, weight: 3, lookahead: 0 });
-    writeStubBundle(join(models, 'beta', '2024-01-01'), { name: 'beta', version: '2024-01-01', bars: 30, seed: 2, startDate: '2021-06-01' });
-    srv = await startTestServer({ modelsDir: models, loadBundle, sqlitePath: join(tmp.dir, 'h.sqlite') });
+    for (const v of ['1', '2', '10']) await writeTinyBundle(join(models, 'acme', v), ACME[v]);
+    await writeTinyBundle(join(models, 'beta', '2024-01-01'), BETA);
+    srv = await startTestServer({ modelsDir: models, sqlitePath: join(tmp.dir, 'h.sqlite') });
   });
   afterAll(async () => {
     await srv.close();
@@ -24,27 +42,30 @@ describe('models folder, model cards, status, metrics, docs, reload', () => {
   });
 
   it('serves the newest version (natural order) unless one is named; each model has its own history', async () => {
-    const body = seriesToSplitJson(acme, { start: 30, end: 31 });
+    const body = seriesToSplitJson(acme, { start: i, end: i + 1 });
     const newest = await call(srv.url, '/models/acme/forecast', { body });
     expect(newest.body.model).toBe('acme@10');
-    expect(newest.body.y_pred[0]).toBe(expectedForecast(acme, 30, { weight: 3, lookahead: 0 }));
+    expect(newest.body.y_pred[0]).toBe(expectedForecast(ACME['10'], acme, i));
     const v2 = await call(srv.url, '/models/acme/versions/2/forecast', { body });
-    expect(v2.body.y_pred[0]).toBe(expectedForecast(acme, 30, { weight: 2 }));
+    expect(v2.body.y_pred[0]).toBe(expectedForecast(ACME['2'], acme, i));
     const v1 = await call(srv.url, '/models/acme/forecast?version=1', { body });
-    expect(v1.body.y_pred[0]).toBe(expectedForecast(acme, 30));
+    expect(v1.body.y_pred[0]).toBe(expectedForecast(ACME['1'], acme, i));
+    // The versions are different models (bar i is one where they all answer differently).
+    expect(new Set([newest, v2, v1].map((r) => r.body.y_pred[0])).size).toBe(3);
     // Default model = first name; beta has its own history.
     expect((await call(srv.url, '/forecast', { body })).body.model).toBe('acme@10');
-    const b = await call(srv.url, '/models/beta/forecast', { body: seriesToSplitJson(beta, { start: 29, end: 30 }) });
-    expect(b.body.y_pred[0]).toBe(expectedForecast(beta, 29));
-    expect(b.body.history.bars).toBe(30);
+    const nb = beta.date.length;
+    const b = await call(srv.url, '/models/beta/forecast', { body: seriesToSplitJson(beta, { start: nb - 1, end: nb }) });
+    expect(b.body.y_pred[0]).toBe(expectedForecast(BETA, beta, nb - 1));
+    expect(b.body.history.bars).toBe(nb);
   });
 
   it('a bar added through one version is seen by every version of the model', async () => {
-    const date = nextWeekday(acme.date[49]);
+    const date = nextWeekday(acme.date[n - 1]);
     const r = await call(srv.url, '/models/acme/versions/1/forecast', { body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: [[date, 50, 52, 49, 51, 7]] } });
     expect(r.status).toBe(200);
     const v2 = await call(srv.url, '/models/acme/versions/2/forecast', { body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: [[date, 50, 52, 49, 51, 7]] } });
-    expect(v2.body.history).toMatchObject({ bars: 51, added: 0, unchanged: 1 });
+    expect(v2.body.history).toMatchObject({ bars: n + 1, added: 0, unchanged: 1 });
   });
 
   it('GET /models and model cards', async () => {
@@ -62,14 +83,16 @@ describe('models folder, model cards, status, metrics, docs, reload', () => {
       id: 'acme@10',
       default: true,
       feature_set: { name: 'causal', lookahead: 0 },
-      model: { kind: 'linear_regression', n_features: 4 },
-      metrics: { test: { rows: 10 } },
-      hyperparameters: { stub: true, weight: 3 },
-      data: { source: { file: 'stub.csv', bars: 50 } },
-      history: { bars: 51 },
+      // 17 features after a degree-2 expansion: 1 + 17 + 153 columns.
+      model: { kind: 'decision_tree_regressor', n_features: 171 },
+      metrics: { test: { rows: trainTiny(ACME['10']).manifest.evaluation.dates.length } },
+      hyperparameters: { model: 'tree', maxDepth: 6 },
+      data: { source: { file: 'synthetic(seed=1, bars=600)', bars: n } },
+      history: { bars: n + 1 },
     });
+    expect(card.body.metrics.test.rows).toBeGreaterThan(0);
     const v1 = await call(srv.url, '/models/acme/versions/1');
-    expect(v1.body.feature_set.caveats[0]).toMatch(/look-ahead/);
+    expect(v1.body.feature_set.caveats[0]).toMatch(/atr looks ahead/);
     expect((await call(srv.url, '/models/acme?version=1')).body.version).toBe('1');
     expect((await call(srv.url, '/models/zeta')).status).toBe(404);
   });
@@ -89,8 +112,8 @@ describe('models folder, model cards, status, metrics, docs, reload', () => {
     expect(text).toMatch(/forecast_http_requests_total\{method="POST",route="\/models\/:name\/forecast",status="200",model="acme@10"\} \d+/);
     expect(text).toMatch(/forecast_http_request_duration_seconds_bucket\{[^}]*route="\/models\/:name\/versions\/:version\/forecast"[^}]*model="acme@2"/);
     expect(text).toMatch(/forecast_forecasts_total\{model="acme@1",outcome="value"\} \d+/);
-    expect(text).toMatch(/forecast_history_bars\{model="acme"\} 51/);
-    expect(text).toMatch(/forecast_history_bars\{model="beta"\} 30/);
+    expect(text).toMatch(new RegExp(`forecast_history_bars\\{model="acme"\\} ${n + 1}\n`));
+    expect(text).toMatch(new RegExp(`forecast_history_bars\\{model="beta"\\} ${beta.date.length}\n`));
   });
 
   it('GET /openapi.json documents the API', async () => {
@@ -102,17 +125,18 @@ describe('models folder, model cards, status, metrics, docs, reload', () => {
   });
 
   it('POST /admin/reload serves new versions and models without restart', async () => {
-    writeStubBundle(join(models, 'acme', '11'), { name: 'acme', version: '11', bars: 50, seed: 1, weight: 5 });
-    writeStubBundle(join(models, 'gamma', '1'), { name: 'gamma', version: '1', bars: 20, seed: 9 });
+    await writeTinyBundle(join(models, 'acme', '11'), ACME['11']);
+    await writeTinyBundle(join(models, 'gamma', '1'), GAMMA);
     const r = await call(srv.url, '/admin/reload', { body: {} });
     expect(r.status).toBe(200);
     expect(r.body.added.sort()).toEqual(['acme@11', 'gamma@1']);
     expect(r.body.kept).toContain('acme@10');
-    const f = await call(srv.url, '/models/acme/forecast', { body: seriesToSplitJson(acme, { start: 30, end: 31 }) });
+    const f = await call(srv.url, '/models/acme/forecast', { body: seriesToSplitJson(acme, { start: i, end: i + 1 }) });
     expect(f.body.model).toBe('acme@11');
-    expect(f.body.y_pred[0]).toBe(expectedForecast(acme, 30, { weight: 5 }));
+    expect(f.body.y_pred[0]).toBe(expectedForecast(ACME['11'], acme, i));
+    expect(f.body.y_pred[0]).not.toBe(expectedForecast(ACME['10'], acme, i));
     // The new version sees the bar added earlier (shared model history).
-    expect(f.body.history.bars).toBe(51);
+    expect(f.body.history.bars).toBe(n + 1);
     expect((await call(srv.url, '/models/gamma')).status).toBe(200);
   });
 });

@@ -1,7 +1,9 @@
 import { expect, it } from 'vitest';
 import type { Bar } from '../../src/data/bars.js';
 import type { HistoryStore } from '../../src/store/types.js';
-import { makeSeries } from '../serve/helpers/stub-bundle.js';
+import { generateSyntheticBars } from '../../src/data/index.js';
+
+const makeSeries = (bars: number, seed: number) => generateSyntheticBars({ seed, bars });
 
 /** Behaviour every HistoryStore must have; `open` gives a fresh store on the same backing data. */
 export function storeContract(open: () => Promise<HistoryStore>, name: string): void {

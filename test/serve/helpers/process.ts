@@ -7,8 +7,12 @@ export interface ServerProcess {
   port: number;
   url: string;
   output(): string;
-  /** SIGTERM and wait for exit; resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Sends `signal` (default SIGTERM) and waits for the exit; resolves with the exit code. A process
+   * still running after `timeoutMs` is killed and the promise rejects (a hung shutdown is a failure,
+   * never a hung test run).
+   */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
 const MAIN = resolve(import.meta.dirname, 'server-main.ts');
@@ -25,7 +29,10 @@ export async function spawnServer(options: ServerOptions, timeoutMs = 60_000): P
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const port = await new Promise<number>((resolveReady, reject) => {
-    const t = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       const m = /READY (\d+)/.exec(out);
       if (m) {
@@ -44,9 +51,16 @@ export async function spawnServer(options: ServerOptions, timeoutMs = 60_000): P
     port,
     url: `http://127.0.0.1:${port}`,
     output: () => out,
-    stop: async (signal = 'SIGTERM') => {
+    stop: async (signal = 'SIGTERM', timeoutMs = 20_000) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`server did not exit within ${timeoutMs} ms of ${signal}:\n${out}`));
+        }, timeoutMs);
+      });
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
     },
   };
 }

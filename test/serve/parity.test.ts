@@ -1,0 +1,192 @@
+/**
+ * Acceptance: the deployed reference model (scikit-learn's pickled tree and scaler, imported) answers
+ * over HTTP exactly the offline evaluation's forecasts (FEATURES.md §6), bit for bit (Object.is):
+ *
+ * (a) MSFT.csv's last 963 bars in one request, on a store seeded with the whole history: every one
+ *     of the 961 evaluation dates (2014-10-02 .. 2018-07-26). On SQLite, and on PostgreSQL when
+ *     reachable.
+ * (b) a store whose history ends on 2014-10-01, then the later bars posted one per request: each
+ *     answer is for the newest stored bar, whose reference `atr` cannot see the next close yet
+ *     (FEATURES.md §3: on the newest bar only high - low counts). A forecast may differ from the
+ *     evaluation only on a date where the next close changes that bar's true range; the test derives
+ *     those dates from the bars itself. Once every bar is stored, the whole range in one request
+ *     again equals the evaluation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeBundle, type BundleManifest } from '../../src/bundle/index.js';
+import type { BarSeries } from '../../src/data/bars.js';
+import { readBarsCsv, sliceSeries } from '../../src/data/index.js';
+import { seriesToSplitJson } from '../../src/serve/bar-table.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { openHistoryStore, PostgresHistoryStore, type StoreSelection } from '../../src/store/index.js';
+import { importSklearn } from '../../src/training/import.js';
+import { sha256Hex } from '../../src/training/train.js';
+import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
+import { call, KEY, tempDir } from './helpers/http.js';
+
+announceSkip();
+
+const MODEL = 'msft';
+/** The request of (a): the MSFT test set's 961 bars and the two after it (FEATURES.md §4). */
+const TAIL = 963;
+const FIRST_TEST_DATE = '2014-10-02';
+const LAST_TEST_DATE = '2018-07-26';
+const CUT_DATE = '2014-10-01';
+
+interface Forecast {
+  date: string;
+  y_pred: number | null;
+  reason?: string;
+  provisional?: true;
+}
+
+const pgAvailable = HAVE_REFERENCE ? await postgresAvailable() : false;
+
+describe.skipIf(!HAVE_REFERENCE)('parity: the served reference model equals the offline evaluation bit for bit', () => {
+  const tmp = tempDir('forecast-parity-');
+  const bundleDir = join(tmp.dir, 'msft-bundle');
+  let series: BarSeries;
+  let manifest: BundleManifest;
+  let n: number;
+
+  /** The real service (`forecast serve` in one process) on a port the OS picks. */
+  function serve(store: Pick<StoreSelection, 'sqlitePath' | 'databaseUrl' | 'databaseSchema'>): Promise<RunningServer> {
+    return startServer({ ...store, bundleDir, port: 0, host: '127.0.0.1', workers: 1, apiKeys: [KEY], logger: false, handleSignals: false });
+  }
+
+  /** Posts bars [start, end) in one request; the forecasts. */
+  async function post(url: string, start: number, end: number): Promise<{ forecasts: Forecast[]; history: { added: number; unchanged: number; bars: number } }> {
+    const r = await call(url, '/forecast', { body: seriesToSplitJson(series, { start, end }) });
+    expect(r.status, r.text).toBe(200);
+    return r.body;
+  }
+
+  /** Evaluation dates whose served forecast is not Object.is-equal to the offline one. */
+  function differingDates(forecasts: ReadonlyMap<string, number | null>): string[] {
+    const ev = manifest.evaluation;
+    return ev.dates.filter((date, j) => !Object.is(forecasts.get(date), ev.yPred[j]));
+  }
+
+  function expectEvaluation(forecasts: readonly Forecast[]): void {
+    const ev = manifest.evaluation;
+    expect(forecasts.slice(0, ev.dates.length).map((f) => f.date)).toEqual(ev.dates);
+    expect(differingDates(new Map(forecasts.map((f) => [f.date, f.y_pred])))).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    const csv = readFileSync(referenceFile('MSFT.csv'), 'utf8');
+    // The reference set's number parser is pandas' legacy one (FEATURES.md §3b.1).
+    series = readBarsCsv(csv, { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
+    n = series.date.length;
+    ({ manifest } = importSklearn({
+      modelPickle: readFileSync(referenceFile('dtree_model.pkl')),
+      scalerPickle: readFileSync(referenceFile('scaler_ml.pkl')),
+      series,
+      source: { file: 'MSFT.csv', sha256: sha256Hex(csv) },
+      featureSet: 'reference',
+      name: MODEL,
+      version: '1',
+    }));
+    await writeBundle(bundleDir, manifest, series);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('the bundle evaluates the 961 test dates 2014-10-02 .. 2018-07-26, the last 963 bars holding them', () => {
+    const ev = manifest.evaluation;
+    expect(ev.dates).toHaveLength(961);
+    expect(ev.dates[0]).toBe(FIRST_TEST_DATE);
+    expect(ev.dates[ev.dates.length - 1]).toBe(LAST_TEST_DATE);
+    expect(series.date[n - TAIL]).toBe(FIRST_TEST_DATE);
+    expect(series.date.indexOf(CUT_DATE)).toBe(n - TAIL - 1);
+  });
+
+  it('(a) SQLite: the last 963 bars in one request answer every evaluation forecast exactly', async () => {
+    const srv = await serve({ sqlitePath: join(tmp.dir, 'a.sqlite') });
+    try {
+      const out = await post(srv.url, n - TAIL, n);
+      expect(out.history).toMatchObject({ bars: n, added: 0, unchanged: TAIL });
+      expect(out.forecasts).toHaveLength(TAIL);
+      expectEvaluation(out.forecasts);
+      // The newest bar's look-ahead atr is provisional; every other bar is final.
+      expect(out.forecasts.map((f) => f.provisional ?? false).filter(Boolean)).toHaveLength(1);
+      expect(out.forecasts[TAIL - 1].provisional).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it.skipIf(!pgAvailable)('(a) PostgreSQL: the last 963 bars in one request answer every evaluation forecast exactly', async () => {
+    const schema = uniqueSchema('parity');
+    const srv = await serve({ databaseUrl: PG_URL, databaseSchema: schema });
+    try {
+      const out = await post(srv.url, n - TAIL, n);
+      expect(out.history).toMatchObject({ bars: n, added: 0, unchanged: TAIL });
+      expectEvaluation(out.forecasts);
+    } finally {
+      await srv.close();
+      const s = new PostgresHistoryStore({ connectionString: PG_URL, schema });
+      await s.dropSchema();
+      await s.close();
+    }
+  });
+
+  it('(b) history cut at 2014-10-01, then one bar per request: only dates whose next close changes the look-ahead atr differ', async () => {
+    const cut = series.date.indexOf(CUT_DATE) + 1;
+    // The store starts with the history up to 2014-10-01 (seeded through the store's own API, so the
+    // service does not seed it from the bundle's full history.csv).
+    const sqlitePath = join(tmp.dir, 'b.sqlite');
+    const store = await openHistoryStore({ sqlitePath });
+    try {
+      expect(await store.ensureModel(MODEL, sliceSeries(series, 0, cut))).toBe(1);
+    } finally {
+      await store.close();
+    }
+    const srv = await serve({ sqlitePath });
+    try {
+      const served = new Map<string, number | null>();
+      for (let i = cut; i < n; i++) {
+        const out = await post(srv.url, i, i + 1);
+        expect(out.history).toMatchObject({ added: 1, bars: i + 1 });
+        expect(out.forecasts[0]).toMatchObject({ date: series.date[i], provisional: true });
+        served.set(series.date[i], out.forecasts[0].y_pred);
+      }
+
+      // Independently of the service: the dates where the next bar's close widens the true range
+      // beyond high - low (tr = max(high - low, high - close[t+1], low - close[t+1]), FEATURES.md §3),
+      // i.e. where the final atr differs from the provisional one the newest bar gets.
+      const { high, low, close, date } = series;
+      const lookahead = new Set<string>();
+      for (let i = cut; i + 1 < n; i++) {
+        const highLow = high[i] - low[i];
+        if (Math.max(highLow, high[i] - close[i + 1], low[i] - close[i + 1]) !== highLow) lookahead.add(date[i]);
+      }
+      const differing = differingDates(served);
+      const unexplained = differing.filter((d) => !lookahead.has(d));
+      const ev = manifest.evaluation;
+      const lookaheadTestDates = ev.dates.filter((d) => lookahead.has(d)).length;
+      console.log(
+        `parity (b): one bar per request from ${series.date[cut]} (each the newest stored bar, its atr provisional: high - low only, ` +
+          `FEATURES.md §3 atr). On ${lookaheadTestDates} of the ${ev.dates.length} test dates the next close is below the bar's low ` +
+          `(MSFT's close is the adjusted close, its low is not), so the evaluation's look-ahead atr differs from the provisional one; ` +
+          `${differing.length} forecast(s) differ from the offline evaluation` +
+          (differing.length ? `, on ${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ', ...' : ''}` : ' (the provisional atr never changes the tree\'s answer there)') +
+          `; differences on other dates: ${unexplained.length}.`,
+      );
+      // A forecast may differ only where the look-ahead atr does (FEATURES.md §6) ...
+      expect(unexplained).toEqual([]);
+      // ... and the provisional path was really exercised: on these dates the newest bar's features
+      // differed from the final ones. (With the reference tree no forecast changes: see the log line.)
+      expect(lookaheadTestDates).toBeGreaterThan(0);
+
+      // Every bar stored: the whole range again, in one request, is the offline evaluation exactly.
+      const again = await post(srv.url, n - TAIL, n);
+      expect(again.history).toMatchObject({ bars: n, added: 0, unchanged: TAIL });
+      expectEvaluation(again.forecasts);
+    } finally {
+      await srv.close();
+    }
+  });
+});
