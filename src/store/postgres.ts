@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Bar, BarSeries } from '../data/bars.js';
+import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
@@ -12,14 +12,8 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
 }
 
-interface PgBarRow {
-  date: string;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+/** A stored bar row: the columns are named like the fields of a Bar. */
+type PgBarRow = Bar;
 
 // float8 comes back as text in shortest round-trip form (extra_float_digits = 1, PostgreSQL 12+),
 // so Number() restores every double bit for bit; parameters go out as String(x), also exact.
@@ -129,7 +123,7 @@ export class PostgresHistoryStore implements HistoryStore {
       const count = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t('bars')} WHERE model = $1`, [model]);
       if (count.rows[0].n > 0 || seed.date.length === 0) return version;
       const next = version + 1;
-      await this.insertBars(c, model, seriesBars(seed), next);
+      await this.insertBars(c, model, seriesToBars(seed), next);
       await c.query(`UPDATE ${this.t('model_history')} SET version = $2, updated_at = now() WHERE model = $1`, [model, next]);
       return next;
     });
@@ -177,7 +171,7 @@ export class PostgresHistoryStore implements HistoryStore {
           [model],
         );
         await c.query('COMMIT');
-        return { version: v.rows.length ? v.rows[0].version : 0, bars: rowsToSeries(b.rows) };
+        return { version: v.rows.length ? v.rows[0].version : 0, bars: barsToSeries(b.rows) };
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
         throw err;
@@ -247,31 +241,4 @@ export class PostgresHistoryStore implements HistoryStore {
   }
 }
 
-function seriesBars(s: BarSeries): Bar[] {
-  const out: Bar[] = new Array(s.date.length);
-  for (let i = 0; i < out.length; i++)
-    out[i] = { date: s.date[i], open: s.open[i], high: s.high[i], low: s.low[i], close: s.close[i], volume: s.volume[i] };
-  return out;
-}
 
-function rowsToSeries(rows: readonly PgBarRow[]): BarSeries {
-  const n = rows.length;
-  const s: BarSeries = {
-    date: new Array<string>(n),
-    open: new Float64Array(n),
-    high: new Float64Array(n),
-    low: new Float64Array(n),
-    close: new Float64Array(n),
-    volume: new Float64Array(n),
-  };
-  for (let i = 0; i < n; i++) {
-    const r = rows[i];
-    s.date[i] = r.date;
-    s.open[i] = r.open;
-    s.high[i] = r.high;
-    s.low[i] = r.low;
-    s.close[i] = r.close;
-    s.volume[i] = r.volume;
-  }
-  return s;
-}

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Bar, BarSeries } from '../data/bars.js';
+import { barsToSeries, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
@@ -28,14 +28,8 @@ CREATE INDEX IF NOT EXISTS bars_by_rev ON bars (model, rev);
 INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
 `;
 
-interface BarRow {
-  date: string;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+/** A stored bar row: the columns are named like the fields of a Bar. */
+type BarRow = Bar;
 
 export interface SqliteStoreOptions {
   /** File path; created (with its folder) on first start. `:memory:` for a private in-memory store. */
@@ -118,7 +112,7 @@ export class SqliteHistoryStore implements HistoryStore {
     // A deferred transaction: version and rows come from one snapshot.
     return this.db.transaction(() => {
       const version = this.currentVersion(model);
-      return { version, bars: rowsToSeries(this.stmts.all.all(model)) };
+      return { version, bars: barsToSeries(this.stmts.all.all(model)) };
     })();
   }
 
@@ -163,26 +157,4 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 }
 
-function rowsToSeries(rows: readonly BarRow[]): BarSeries {
-  const n = rows.length;
-  const s: BarSeries = {
-    date: new Array<string>(n),
-    open: new Float64Array(n),
-    high: new Float64Array(n),
-    low: new Float64Array(n),
-    close: new Float64Array(n),
-    volume: new Float64Array(n),
-  };
-  for (let i = 0; i < n; i++) {
-    const r = rows[i];
-    s.date[i] = r.date;
-    s.open[i] = r.open;
-    s.high[i] = r.high;
-    s.low[i] = r.low;
-    s.close[i] = r.close;
-    s.volume[i] = r.volume;
-  }
-  return s;
-}
 
-export { rowsToSeries };
