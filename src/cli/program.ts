@@ -4,12 +4,14 @@
  */
 import { Command, CommanderError } from 'commander';
 import { ForecastError } from '../errors.js';
+import { registerAuditCausality } from './audit-causality.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerFeatures } from './features.js';
 import { registerImportSklearn } from './import-sklearn.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
 import { registerTrain } from './train.js';
+import { registerVerify } from './verify.js';
 
 export function buildProgram(): Command {
   const program = new Command('forecast')
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerFeatures(program);
   registerServe(program);
+  registerVerify(program);
+  registerAuditCausality(program);
   return program;
 }
 
