@@ -42,16 +42,21 @@ export function seriesToBars(series: BarSeries): Bar[] {
   return out;
 }
 
-export function barsToSeries(bars: readonly Bar[]): BarSeries {
-  const n = bars.length;
-  const series: BarSeries = {
-    date: new Array(n),
+/** A series of `n` bars, every value zero and every date unset, to be filled in. */
+export function createSeries(n: number): BarSeries {
+  return {
+    date: new Array<string>(n),
     open: new Float64Array(n),
     high: new Float64Array(n),
     low: new Float64Array(n),
     close: new Float64Array(n),
     volume: new Float64Array(n),
   };
+}
+
+export function barsToSeries(bars: readonly Bar[]): BarSeries {
+  const n = bars.length;
+  const series = createSeries(n);
   for (let i = 0; i < n; i++) {
     const b = bars[i];
     series.date[i] = b.date;

@@ -1,4 +1,4 @@
-import type { BarSeries } from './bars.js';
+import { createSeries, type BarSeries } from './bars.js';
 import { formatIsoDay, parseIsoDay, weekday } from './dates.js';
 
 export interface SyntheticBarsOptions {
@@ -49,14 +49,7 @@ export function generateSyntheticBars(options: SyntheticBarsOptions): BarSeries 
   if (Number.isNaN(day)) throw new RangeError(`startDate must be a YYYY-MM-DD date, got ${JSON.stringify(startDate)}`);
 
   const random = new Xoshiro128(seed);
-  const series: BarSeries = {
-    date: new Array(n),
-    open: new Float64Array(n),
-    high: new Float64Array(n),
-    low: new Float64Array(n),
-    close: new Float64Array(n),
-    volume: new Float64Array(n),
-  };
+  const series = createSeries(n);
   let previousClose = roundPrice(startPrice);
   let variance = LONG_RUN_VARIANCE;
   let shock = 0;

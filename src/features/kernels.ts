@@ -29,31 +29,20 @@ export class RollingMean {
     this.ring = new Float64Array(window);
   }
 
+  // State after the value last given to `peek`, committed by `push`.
+  private nextSum = 0;
+  private nextNobs = 0;
+  private nextNegatives = 0;
+
   push(x: number): number {
-    let sum = this.sum;
-    let nobs = this.nobs;
-    let negatives = this.negatives;
-    if (x === x) {
-      nobs++;
-      sum += x;
-      if (signbit(x)) negatives++;
-    }
-    if (this.seen >= this.window) {
-      const old = this.ring[this.next];
-      if (old === old) {
-        nobs--;
-        sum -= old;
-        if (signbit(old)) negatives--;
-      }
-    } else {
-      this.seen++;
-    }
+    const mean = this.peek(x);
+    this.sum = this.nextSum;
+    this.nobs = this.nextNobs;
+    this.negatives = this.nextNegatives;
+    if (this.seen < this.window) this.seen++;
     this.ring[this.next] = x;
     this.next = this.next + 1 === this.window ? 0 : this.next + 1;
-    this.sum = sum;
-    this.nobs = nobs;
-    this.negatives = negatives;
-    return this.mean(sum, nobs, negatives);
+    return mean;
   }
 
   /** What `push(x)` would return, without consuming `x` (a provisional value). */
@@ -74,6 +63,9 @@ export class RollingMean {
         if (signbit(old)) negatives--;
       }
     }
+    this.nextSum = sum;
+    this.nextNobs = nobs;
+    this.nextNegatives = negatives;
     return this.mean(sum, nobs, negatives);
   }
 
