@@ -18,13 +18,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensureDemoBundle, writeBundle } from '../src/bundle/index.js';
+import { ensureDemoBundle } from '../src/bundle/index.js';
 import { DEFAULT_CONFIG } from '../src/config.js';
 import { readBarsCsv } from '../src/data/index.js';
 import { seriesToSplitJson } from '../src/serve/bar-table.js';
-import { importSklearn } from '../src/training/import.js';
-import { sha256Hex } from '../src/training/train.js';
-import { HAVE_REFERENCE, referenceFile } from '../test/helpers/reference.js';
+import { HAVE_REFERENCE, writeReferenceBundle } from '../test/helpers/reference.js';
 import { HANDLER_FILE, packageLambda, ROOT } from '../scripts/package-lambda.js';
 
 const KEY = 'bench-key-0123456789abcdef';
@@ -105,18 +103,7 @@ export default async function run(): Promise<void> {
     const bundles: { label: string; dir: string }[] = [{ label: 'demo (3,000 synthetic bars)', dir: resolve(ROOT, DEFAULT_CONFIG.demoDir) }];
     await ensureDemoBundle(bundles[0].dir);
     if (HAVE_REFERENCE) {
-      const csv = readFileSync(referenceFile('MSFT.csv'), 'utf8');
-      const series = readBarsCsv(csv, { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
-      const { manifest } = importSklearn({
-        modelPickle: readFileSync(referenceFile('dtree_model.pkl')),
-        scalerPickle: readFileSync(referenceFile('scaler_ml.pkl')),
-        series,
-        source: { file: 'MSFT.csv', sha256: sha256Hex(csv) },
-        featureSet: 'reference',
-        name: 'msft',
-        version: '1',
-      });
-      await writeBundle(join(work, 'msft'), manifest, series);
+      await writeReferenceBundle(join(work, 'msft'));
       bundles.push({ label: 'MSFT reference (8,163 bars)', dir: join(work, 'msft') });
     } else console.log('  (../shared/reference is absent: the MSFT reference bundle is not measured)');
 

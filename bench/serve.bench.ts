@@ -18,14 +18,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { ensureDemoBundle, loadBundle, writeBundle, type LoadedBundle } from '../src/bundle/index.js';
-import { readBarsCsv } from '../src/data/index.js';
+import { ensureDemoBundle, loadBundle, type LoadedBundle } from '../src/bundle/index.js';
 import { buildApp } from '../src/serve/app.js';
 import { seriesToSplitJson } from '../src/serve/bar-table.js';
 import { forecastBars } from '../src/serve/forecast.js';
-import { importSklearn } from '../src/training/import.js';
-import { sha256Hex } from '../src/training/train.js';
-import { HAVE_REFERENCE, referenceFile } from '../test/helpers/reference.js';
+import { HAVE_REFERENCE, writeReferenceBundle } from '../test/helpers/reference.js';
 import { spawnServer } from '../test/serve/helpers/process.js';
 
 const KEY = 'bench-key-0123456789abcdef';
@@ -34,18 +31,7 @@ const CONNECTIONS = 10;
 const HEADERS = { 'x-api-key': KEY, 'content-type': 'application/json' };
 
 async function referenceBundle(dir: string): Promise<LoadedBundle> {
-  const csv = readFileSync(referenceFile('MSFT.csv'), 'utf8');
-  const series = readBarsCsv(csv, { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
-  const { manifest } = importSklearn({
-    modelPickle: readFileSync(referenceFile('dtree_model.pkl')),
-    scalerPickle: readFileSync(referenceFile('scaler_ml.pkl')),
-    series,
-    source: { file: 'MSFT.csv', sha256: sha256Hex(csv) },
-    featureSet: 'reference',
-    name: 'msft',
-    version: '1',
-  });
-  await writeBundle(dir, manifest, series);
+  await writeReferenceBundle(dir);
   return loadBundle(dir);
 }
 

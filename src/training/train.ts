@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { BarSeries } from '../data/bars.js';
 import type { BundleManifest, FoldReport, RegressionMetrics } from '../bundle/types.js';
 import { BUNDLE_FORMAT_VERSION } from '../bundle/types.js';
@@ -63,10 +62,6 @@ export function modelRows(table: FeatureTable): ModelRows {
 export function chooseRecipe(options: Pick<TrainOptions, 'featureSet' | 'model' | 'tree' | 'learnRows' | 'cvSplits'>): Recipe {
   const anyHyper = options.tree && Object.values(options.tree).some((v) => v !== undefined);
   return options.featureSet === 'reference' && options.model === 'tree' && !anyHyper ? REFERENCE_RECIPE : MODERN_RECIPE;
-}
-
-export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export interface TrainResult {

@@ -5,12 +5,12 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, writeBundle, type LoadedBundle } from '../../src/bundle/index.js';
+import { loadBundle, writeBundle, type LoadedBundle, sha256 } from '../../src/bundle/index.js';
 import type { Bar, BarSeries } from '../../src/data/bars.js';
 import { generateSyntheticBars, writeBarsCsv } from '../../src/data/index.js';
 import { causalFeatureSet, referenceFeatureSet } from '../../src/features/index.js';
 import type { FeatureSet } from '../../src/features/types.js';
-import { sha256Hex, train } from '../../src/training/train.js';
+import { train } from '../../src/training/train.js';
 import { auditCausality, type CausalityAudit } from '../../src/verify/index.js';
 import { runCli } from '../helpers/cli.js';
 import { announceSkip, HAVE_REFERENCE, referenceFile, tempDir } from '../helpers/reference.js';
@@ -20,7 +20,7 @@ const series = generateSyntheticBars({ seed: 3, bars: 700, startDate: '2016-01-0
 async function trainedBundle(dir: string, featureSet: 'reference' | 'causal'): Promise<LoadedBundle> {
   const { manifest } = train({
     series,
-    source: { file: 'synthetic(seed=3)', sha256: sha256Hex(writeBarsCsv(series)) },
+    source: { file: 'synthetic(seed=3)', sha256: sha256(writeBarsCsv(series)) },
     featureSet,
     model: 'tree',
     tree: { maxDepth: 8 },

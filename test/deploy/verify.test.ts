@@ -10,13 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, pipelineFromManifest, recomputeEvaluation, writeBundle, type BundleManifest, type LoadedBundle } from '../../src/bundle/index.js';
+import { loadBundle, pipelineFromManifest, recomputeEvaluation, writeBundle, type BundleManifest, type LoadedBundle, sha256 } from '../../src/bundle/index.js';
 import { sliceSeries } from '../../src/data/bars.js';
 import { generateSyntheticBars, writeBarsCsv } from '../../src/data/index.js';
 import { regressionMetrics } from '../../src/models/metrics.js';
 import type { TreeState } from '../../src/models/types.js';
 import { buildApp } from '../../src/serve/app.js';
-import { sha256Hex, train } from '../../src/training/train.js';
+import { train } from '../../src/training/train.js';
 import { MismatchDiagnoser, ServiceRequestError, verifyDeployment } from '../../src/verify/index.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/reference.js';
@@ -28,7 +28,7 @@ async function trainedBundle(dir: string, seed: number, maxDepth = 6): Promise<L
   const series = generateSyntheticBars({ seed, bars: 800, startDate: '2015-01-05' });
   const { manifest } = train({
     series,
-    source: { file: `synthetic(seed=${seed})`, sha256: sha256Hex(writeBarsCsv(series)) },
+    source: { file: `synthetic(seed=${seed})`, sha256: sha256(writeBarsCsv(series)) },
     featureSet: 'reference',
     model: 'tree',
     tree: { maxDepth },

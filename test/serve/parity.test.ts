@@ -13,17 +13,14 @@
  *     again equals the evaluation.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeBundle, type BundleManifest } from '../../src/bundle/index.js';
+import type { BundleManifest } from '../../src/bundle/index.js';
 import type { BarSeries } from '../../src/data/bars.js';
-import { readBarsCsv, sliceSeries } from '../../src/data/index.js';
+import { sliceSeries } from '../../src/data/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { openHistoryStore, PostgresHistoryStore, type StoreSelection } from '../../src/store/index.js';
-import { importSklearn } from '../../src/training/import.js';
-import { sha256Hex } from '../../src/training/train.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { announceSkip, HAVE_REFERENCE, writeReferenceBundle } from '../helpers/reference.js';
 import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
 import { call, KEY, tempDir } from './helpers/http.js';
 
@@ -77,20 +74,9 @@ describe.skipIf(!HAVE_REFERENCE)('parity: the served reference model equals the 
   }
 
   beforeAll(async () => {
-    const csv = readFileSync(referenceFile('MSFT.csv'), 'utf8');
     // The reference set's number parser is pandas' legacy one (FEATURES.md §3b.1).
-    series = readBarsCsv(csv, { numberParsing: 'legacy', sourceName: 'MSFT.csv' });
+    ({ manifest, series } = await writeReferenceBundle(bundleDir, MODEL, '1'));
     n = series.date.length;
-    ({ manifest } = importSklearn({
-      modelPickle: readFileSync(referenceFile('dtree_model.pkl')),
-      scalerPickle: readFileSync(referenceFile('scaler_ml.pkl')),
-      series,
-      source: { file: 'MSFT.csv', sha256: sha256Hex(csv) },
-      featureSet: 'reference',
-      name: MODEL,
-      version: '1',
-    }));
-    await writeBundle(bundleDir, manifest, series);
   });
   afterAll(() => tmp.cleanup());
 

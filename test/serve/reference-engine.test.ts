@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BarSeries } from '../../src/data/bars.js';
 import { sliceSeries } from '../../src/data/bars.js';
-import { loadBundle, writeBundle } from '../../src/bundle/index.js';
+import { loadBundle, writeBundle, sha256 } from '../../src/bundle/index.js';
 import { readBarsCsv } from '../../src/data/index.js';
 import type { FeaturePipeline } from '../../src/models/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
-import { sha256Hex, train } from '../../src/training/train.js';
+import { train } from '../../src/training/train.js';
 import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
 import { expectedForecasts } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
@@ -38,7 +38,7 @@ describe.skipIf(!HAVE_REFERENCE)('incremental serving on the reference feature s
     // Two folds instead of three: a third least-squares fit would only lengthen the test.
     const { manifest } = train({
       series: history,
-      source: { file: 'MSFT.csv (first 8000 bars)', sha256: sha256Hex(text) },
+      source: { file: 'MSFT.csv (first 8000 bars)', sha256: sha256(text) },
       featureSet: 'reference',
       model: 'linear',
       cvSplits: 2,

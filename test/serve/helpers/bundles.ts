@@ -5,13 +5,13 @@
  * Training is cached per spec within a test file (each vitest file has its own module instance).
  */
 import { join } from 'node:path';
-import { loadBundle, writeBundle, type BundleManifest, type LoadedBundle } from '../../../src/bundle/index.js';
+import { loadBundle, writeBundle, type BundleManifest, type LoadedBundle, sha256 } from '../../../src/bundle/index.js';
 import type { Bar, BarSeries } from '../../../src/data/bars.js';
 import { generateSyntheticBars, writeBarsCsv } from '../../../src/data/index.js';
 import { formatIsoDay, parseIsoDay, weekday } from '../../../src/data/dates.js';
 import type { FeatureSetName } from '../../../src/features/types.js';
 import type { FeaturePipeline } from '../../../src/models/index.js';
-import { sha256Hex, train } from '../../../src/training/train.js';
+import { train } from '../../../src/training/train.js';
 
 export interface TinySpec {
   name: string;
@@ -43,7 +43,7 @@ export function trainTiny(spec: TinySpec): { manifest: BundleManifest; series: B
     const series = tinySeries(spec);
     const { manifest } = train({
       series,
-      source: { file: `synthetic(seed=${spec.seed ?? 1}, bars=${spec.bars ?? TINY_BARS})`, sha256: sha256Hex(writeBarsCsv(series)) },
+      source: { file: `synthetic(seed=${spec.seed ?? 1}, bars=${spec.bars ?? TINY_BARS})`, sha256: sha256(writeBarsCsv(series)) },
       featureSet: spec.featureSet ?? 'reference',
       model: 'tree',
       tree: { maxDepth: spec.maxDepth ?? 6 },
