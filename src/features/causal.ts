@@ -55,8 +55,6 @@ export const CAUSAL_FEATURE_NAMES = [
   'chaikin_oscillator',
 ] as const;
 
-const WIDTH = CAUSAL_FEATURE_NAMES.length;
-
 /** First bar with every feature defined: each indicator's first defined bar (bar 0 has no previous close). */
 const WARMUP_BARS = Math.max(
   P.movingAverages.long - 1,

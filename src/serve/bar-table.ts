@@ -9,7 +9,6 @@ import { DataError } from '../errors.js';
 
 export const BAR_COLUMNS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
 export type BarColumn = (typeof BAR_COLUMNS)[number];
-const VALUE_COLUMNS = ['open', 'high', 'low', 'close', 'volume'] as const;
 
 /** Epoch milliseconds below this (1973-03-03) are read as a likely seconds/milliseconds mix-up. */
 const MIN_EPOCH_MS = 1e11;

@@ -7,7 +7,6 @@ import cluster from 'node:cluster';
 import client from 'prom-client';
 import { ForecastError } from '../errors.js';
 import { buildApp, type ClusterHooks } from './app.js';
-import type { ReloadReport } from './registry.js';
 import type { ClusterMessage, ServerOptions } from './server.js';
 
 let nextId = 1;
