@@ -115,7 +115,8 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
       throw new Error(`DecisionTreeRegressor.predict: expected ${state.nFeatures} columns, got ${X.cols}`);
     }
     const out = new Float64Array(X.rows);
-    for (let r = 0; r < X.rows; r++) out[r] = this.predictRow(X.data.subarray(r * X.cols, (r + 1) * X.cols));
+    // Rows are read in place (no per-row view): predict is also the evaluation's and verify's hot loop.
+    for (let r = 0; r < X.rows; r++) out[r] = this.val[this.leafOf(X.data, r * X.cols)];
     return out;
   }
 
@@ -132,14 +133,15 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
     return this.leafOf(x);
   }
 
-  private leafOf(x: ArrayLike<number>): number {
+  /** The leaf of the row whose first value is `x[offset]`. */
+  private leafOf(x: ArrayLike<number>, offset = 0): number {
     if (this.fitted === null) this.requireFitted();
     const { left, right, feat, thr } = this;
     let node = 0;
     while (left[node] !== -1) {
-      const v = Math.fround(x[feat[node]]);
+      const v = Math.fround(x[offset + feat[node]]);
       // scikit-learn refuses NaN and values infinite in float32; so does this (FEATURES.md §3).
-      if (v - v !== 0) throw new Error(`DecisionTreeRegressor: feature ${feat[node]} is not finite in float32 (${x[feat[node]]})`);
+      if (v - v !== 0) throw new Error(`DecisionTreeRegressor: feature ${feat[node]} is not finite in float32 (${x[offset + feat[node]]})`);
       node = v <= thr[node] ? left[node] : right[node];
     }
     return node;
