@@ -20,6 +20,7 @@
  *   if a later sort or the partition reads the order it leaves; otherwise it is queued in
  *   `pending` and run only when needed, or dropped when a tie-free sort makes it irrelevant.
  */
+import type { TreeState } from '../types.js';
 import { FrontierRecord, popFrontier, pushFrontier } from './frontier.js';
 import { SortedGuide, introsortGuided } from './introsort.js';
 import { RandR, splitterSeed } from './random.js';
@@ -43,18 +44,8 @@ export interface GrowOptions {
   thresholdRule: ThresholdRule;
 }
 
-export interface GrownTree {
-  nodeCount: number;
-  maxDepth: number;
-  leftChild: number[];
-  rightChild: number[];
-  feature: number[];
-  threshold: number[];
-  impurity: number[];
-  nNodeSamples: number[];
-  weightedNNodeSamples: number[];
-  value: number[];
-}
+/** The grown tree's node arrays: a TreeState without the fields the regressor adds. */
+export type GrownTree = Omit<TreeState, 'kind' | 'nFeatures'>;
 
 /**
  * Grow a tree on `X` (row-major, `n` rows by `nFeatures` columns, already rounded to float32) and
