@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ensureDemoBundle } from '../src/bundle/index.js';
+import { ensureDemoBundle } from '../src/training/demo.js';
 import { DEFAULT_CONFIG } from '../src/config.js';
 import { readBarsCsv } from '../src/data/index.js';
 import { seriesToSplitJson } from '../src/serve/bar-table.js';

@@ -18,16 +18,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { ensureDemoBundle, loadBundle, type LoadedBundle } from '../src/bundle/index.js';
+import { loadBundle, type LoadedBundle } from '../src/bundle/index.js';
+import { ensureDemoBundle } from '../src/training/demo.js';
 import { buildApp } from '../src/serve/app.js';
 import { seriesToSplitJson } from '../src/serve/bar-table.js';
 import { forecastBars } from '../src/serve/forecast.js';
 import { HAVE_REFERENCE, writeReferenceBundle } from '../test/helpers/reference.js';
+import { postgresAvailable, PG_URL, uniqueSchema } from '../test/store/pg-helper.js';
 import { spawnServer } from '../test/serve/helpers/process.js';
+import { BENCH_KEY as KEY } from './serve-target.js';
 
-const KEY = 'bench-key-0123456789abcdef';
 const DURATION_S = 5;
-const CONNECTIONS = 10;
+const CONNECTIONS = 8;
 const HEADERS = { 'x-api-key': KEY, 'content-type': 'application/json' };
 
 async function referenceBundle(dir: string): Promise<LoadedBundle> {
@@ -128,6 +130,70 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   await child.stop();
 }
 
+/** A bench/serve-target.ts process, listening. */
+async function spawnTarget(args: string[]): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./serve-target.ts', import.meta.url)), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`target ${args[0]} exited (${code}) before ready`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid!,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/**
+ * The serving-shell targets: single-bar POST /forecast against a keyed no-op POST route of the same
+ * app with the same body, and against a bare node:http server; on SQLite and on PostgreSQL. Each
+ * server is its own process (1 worker), measured from this one, one after the other.
+ */
+async function shellTargets(bundleDir: string, history: LoadedBundle['history'], label: string, tmp: string): Promise<void> {
+  const n = history.date.length;
+  const single = JSON.stringify(seriesToSplitJson(history, { start: n - 1, end: n }));
+  const stores: [string, string][] = [['SQLite', `sqlite:${join(tmp, 'targets.sqlite')}`]];
+  if (await postgresAvailable()) stores.push(['PostgreSQL', `postgres:${PG_URL}|${uniqueSchema('bench')}`]);
+  console.log(`\n  targets (model ${label}; one server process, ${CONNECTIONS} connections, ${DURATION_S} s per run, autocannon in another process)`);
+  const bare = await spawnTarget(['bare']);
+  const warm = (url: string) => cannon({ url, method: 'POST', headers: HEADERS, body: single, duration: 1 });
+  await warm(`${bare.url}/`);
+  const bareRun = await cannon({ url: `${bare.url}/`, method: 'POST', headers: HEADERS, body: single });
+  await bare.stop();
+  console.log(line('bare node:http fixed JSON', bareRun));
+  const results: Record<string, autocannon.Result> = {};
+  for (const [name, store] of stores) {
+    const target = await spawnTarget(['app', bundleDir, store]);
+    await warm(`${target.url}/forecast`);
+    await warm(`${target.url}/bench/noop`);
+    const noop = await cannon({ url: `${target.url}/bench/noop`, method: 'POST', headers: HEADERS, body: single });
+    const forecast = await cannon({ url: `${target.url}/forecast`, method: 'POST', headers: HEADERS, body: single });
+    await target.stop();
+    results[name] = forecast;
+    const ratio = (a: autocannon.Result, b: autocannon.Result) => (a.requests.average / b.requests.average).toFixed(2);
+    console.log(line(`${name}: keyed no-op POST`, noop));
+    console.log(line(`${name}: POST /forecast (1 stored bar)`, forecast));
+    console.log(
+      `    ratios: forecast / keyed no-op ${ratio(forecast, noop)} (target >= 0.85); forecast / bare node:http ${ratio(forecast, bareRun)} (target >= 0.6); ` +
+        `p99 ${forecast.latency.p99} ms (target < 2 ms)`,
+    );
+  }
+  if (results.PostgreSQL)
+    console.log(`    PostgreSQL / SQLite single-bar throughput: ${(results.PostgreSQL.requests.average / results.SQLite.requests.average).toFixed(2)} (target >= 0.5)`);
+}
+
 type ModelChoice = 'reference' | 'demo';
 const MODEL_FLAG = '--serve-bench-model';
 
@@ -147,6 +213,18 @@ async function benchInThisProcess(choice: ModelChoice): Promise<void> {
 
 /** `npm run bench serve`: each model in a fresh process (this file, run with MODEL_FLAG). */
 export default async function run(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'serve-targets-'));
+  try {
+    if (HAVE_REFERENCE) {
+      const bundle = await referenceBundle(join(tmp, 'msft'));
+      await shellTargets(bundle.dir, bundle.history, bundle.id, tmp);
+    } else {
+      const bundle = await ensureDemoBundle(join(tmp, 'demo'));
+      await shellTargets(bundle.dir, bundle.history, bundle.id, tmp);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   const choices: ModelChoice[] = HAVE_REFERENCE ? ['reference', 'demo'] : ['demo'];
   if (!HAVE_REFERENCE) console.log('  ../shared/reference is absent: the reference model is not benchmarked');
   for (const choice of choices) {

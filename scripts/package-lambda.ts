@@ -26,7 +26,8 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
-import { CHECKSUMS_FILE, ensureDemoBundle, loadBundle } from '../src/bundle/index.js';
+import { CHECKSUMS_FILE, loadBundle } from '../src/bundle/index.js';
+import { ensureDemoBundle } from '../src/training/demo.js';
 import { DEFAULT_CONFIG } from '../src/config.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

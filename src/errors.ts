@@ -36,3 +36,16 @@ export class BundleError extends ForecastError {
     super(message, 422, code);
   }
 }
+
+/**
+ * The history store cannot be reached or did not answer in time (refused, partitioned, restarting,
+ * timed out): a 503 the client may retry, not a 500. The message is built by the store from a fixed
+ * description of the failure, never from a driver message or a connection string, so it cannot
+ * carry credentials; the driver's error is kept as the non-enumerable `cause` for logs.
+ */
+export class StoreUnavailableError extends ForecastError {
+  constructor(message = 'the history store is unavailable; retry later', options: { reason?: string; cause?: unknown } = {}) {
+    super(message, 503, 'store_unavailable', options.reason ? { reason: options.reason } : undefined);
+    if (options.cause !== undefined) Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false, writable: true, configurable: true });
+  }
+}

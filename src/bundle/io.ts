@@ -1,17 +1,25 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative } from 'node:path';
 import type { BarSeries } from '../data/bars.js';
 import { readBarsCsv, writeBarsCsv } from '../data/index.js';
-import { BundleError } from '../errors.js';
-import { getFeatureSet } from '../features/index.js';
-import { FeaturePipeline, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
+import { BundleError, DataError } from '../errors.js';
+import { FEATURE_SETS } from '../features/index.js';
+import type { FeatureSet } from '../features/types.js';
+import { FeaturePipeline, MODEL_KINDS, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
 import { BUNDLE_FORMAT_VERSION, type BundleManifest, type LoadedBundle } from './types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const HISTORY_FILE = 'history.csv';
 export const CHECKSUMS_FILE = 'checksums.json';
+
+/**
+ * Codes of a bundle whose files are not what its checksums say, or that does not reproduce its own
+ * evaluation: damage to the bundle itself. The other refusals (a file that cannot be read, a newer
+ * format, an unknown feature set) say nothing of damage, so a caller that repairs a bundle by
+ * rebuilding it (the demo start) must not rebuild for them.
+ */
+export const DAMAGED_BUNDLE_CODES: readonly string[] = ['bundle_tampered', 'bundle_not_reproducible'];
 
 interface Checksums {
   algorithm: 'sha256';
@@ -48,24 +56,120 @@ async function writeChecksums(dir: string, files: Record<string, string>): Promi
 
 /** Adds (or refreshes) files written into a bundle after it was made, such as evaluation charts. */
 export async function addBundleFiles(dir: string, names: readonly string[]): Promise<void> {
-  const checksums = await readChecksums(dir);
+  const checksums = await readChecksums(dir, await bundleRealDir(dir));
   for (const name of names) checksums.files[name] = sha256(await readFile(join(dir, name)));
   await writeChecksums(dir, checksums.files);
 }
 
-async function readChecksums(dir: string): Promise<Checksums> {
-  const path = join(dir, CHECKSUMS_FILE);
-  if (!existsSync(path)) throw new BundleError(`${dir} is not a bundle: ${CHECKSUMS_FILE} is missing`, 'bundle_not_found');
+/** Why a file could not be read, as the system's one-word code (`EACCES`, `EISDIR`, ...). */
+function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : 'read error';
+}
+
+/** A name or value taken from a bundle's files, fit for a message: quoted and short. */
+function shown(value: unknown): string {
+  if (typeof value !== 'string') return typeof value;
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
+}
+
+async function bundleRealDir(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    if (ioReason(err) === 'ENOENT') throw new BundleError(`${dir} is not a bundle: the folder does not exist`, 'bundle_not_found');
+    throw new BundleError(`cannot open bundle folder ${dir}: ${ioReason(err)}`, 'bundle_unreadable');
+  }
+  if (!(await stat(real)).isDirectory()) throw new BundleError(`${dir} is not a bundle: it is not a folder`, 'bundle_not_found');
+  return real;
+}
+
+/**
+ * Reads one file of a bundle. It must be a regular file inside the bundle folder once links are
+ * followed: through a link elsewhere (`history.csv -> /etc/passwd`) the loader would read, hash and
+ * parse a file the bundle does not own. Links within the folder stay allowed (a Kubernetes ConfigMap
+ * volume mounts each file as a link into a hidden folder beside it).
+ */
+async function readBundleFile(dir: string, realDir: string, name: string, missing?: () => BundleError): Promise<Buffer> {
+  let real: string;
+  try {
+    real = await realpath(join(dir, name));
+  } catch (err) {
+    if (ioReason(err) === 'ENOENT') throw missing?.() ?? new BundleError(`bundle file ${name} is missing from ${dir}`, 'bundle_tampered');
+    throw new BundleError(`cannot read bundle file ${name} in ${dir}: ${ioReason(err)}`, 'bundle_unreadable');
+  }
+  const rel = relative(realDir, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
+    throw new BundleError(`bundle file ${name} in ${dir} is a link to a file outside the bundle folder`, 'bundle_tampered');
+  try {
+    if (!(await stat(real)).isFile()) throw new BundleError(`bundle file ${name} in ${dir} is not a regular file`, 'bundle_unreadable');
+    return await readFile(real);
+  } catch (err) {
+    if (err instanceof BundleError) throw err;
+    throw new BundleError(`cannot read bundle file ${name} in ${dir}: ${ioReason(err)}`, 'bundle_unreadable');
+  }
+}
+
+async function readChecksums(dir: string, realDir: string): Promise<Checksums> {
+  const text = await readBundleFile(dir, realDir, CHECKSUMS_FILE, () => new BundleError(`${dir} is not a bundle: ${CHECKSUMS_FILE} is missing`, 'bundle_not_found'));
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(path, 'utf8'));
-  } catch (err) {
-    throw new BundleError(`${CHECKSUMS_FILE} in ${dir} is not valid JSON (${(err as Error).message}): the bundle is damaged`, 'bundle_tampered');
+    parsed = JSON.parse(text.toString('utf8'));
+  } catch {
+    // Not the parser's message: V8 quotes the text around the error, and the file may hold anything.
+    throw new BundleError(`${CHECKSUMS_FILE} in ${dir} is not valid JSON: the bundle is damaged`, 'bundle_tampered');
   }
-  const c = parsed as Partial<Checksums>;
-  if (c.algorithm !== 'sha256' || typeof c.files !== 'object' || c.files === null)
+  const c = parsed as Partial<Checksums> | null;
+  if (c === null || typeof c !== 'object' || c.algorithm !== 'sha256' || typeof c.files !== 'object' || c.files === null || Array.isArray(c.files))
     throw new BundleError(`${CHECKSUMS_FILE} in ${dir} has no sha256 file list: the bundle is damaged`, 'bundle_tampered');
+  for (const [name, digest] of Object.entries(c.files)) {
+    if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest))
+      throw new BundleError(`${CHECKSUMS_FILE} in ${dir} lists ${shown(name)} without a sha256 digest: the bundle is damaged`, 'bundle_tampered');
+  }
   return c as Checksums;
+}
+
+/**
+ * Verifies every file `checksums.json` lists against its sha256; returns each file's contents. A
+ * BundleError otherwise: `bundle_not_found` (no folder, no checksums.json), `bundle_tampered` (a file
+ * missing, modified, or outside the folder), `bundle_unreadable` (a file that cannot be read:
+ * permissions, a folder where a file should be).
+ */
+export async function verifyBundleFiles(dir: string): Promise<Map<string, Buffer>> {
+  const realDir = await bundleRealDir(dir);
+  const checksums = await readChecksums(dir, realDir);
+  for (const required of [MANIFEST_FILE, HISTORY_FILE]) {
+    if (!(required in checksums.files)) throw new BundleError(`${CHECKSUMS_FILE} in ${dir} does not list ${required}: the bundle is damaged`, 'bundle_tampered');
+  }
+  const contents = new Map<string, Buffer>();
+  for (const [name, expected] of Object.entries(checksums.files)) {
+    if (name === '' || name.includes('/') || name.includes('\\') || name.includes('\0') || name.startsWith('.'))
+      throw new BundleError(`${CHECKSUMS_FILE} in ${dir} names ${shown(name)}, which is outside the bundle`, 'bundle_tampered');
+    const data = await readBundleFile(dir, realDir, name);
+    const actual = sha256(data);
+    if (actual !== expected)
+      throw new BundleError(`bundle file ${name} in ${dir} was modified or truncated: sha256 ${actual}, expected ${expected}`, 'bundle_tampered');
+    contents.set(name, data);
+  }
+  return contents;
+}
+
+/** The sha256 of each file, by name. */
+function digestsOf(contents: ReadonlyMap<string, Buffer>): Record<string, string> {
+  return Object.fromEntries([...contents].map(([name, data]) => [name, sha256(data)]));
+}
+
+/**
+ * Whether `dir` still holds exactly the files `bundle` was loaded from (same names, same sha256),
+ * each verified again. Throws what {@link verifyBundleFiles} throws when the folder is damaged.
+ */
+export async function bundleUnchanged(bundle: Pick<LoadedBundle, 'files'>, dir: string): Promise<boolean> {
+  const now = digestsOf(await verifyBundleFiles(dir));
+  const before = bundle.files;
+  if (!before) return false;
+  const names = Object.keys(now);
+  return names.length === Object.keys(before).length && names.every((n) => before[n] === now[n]);
 }
 
 export interface LoadOptions {
@@ -77,38 +181,53 @@ export interface LoadOptions {
   selfCheck?: boolean;
 }
 
-/** Loads a bundle, verifying every file's sha256, the format version and the manifest's shape. */
+/**
+ * Loads a bundle, verifying every file's sha256, the format version and the manifest's shape. Every
+ * refusal is a BundleError (422) naming the folder and the problem that never quotes a file's text:
+ * a bundle's file may be anything, and the message goes to logs and HTTP answers.
+ */
 export async function loadBundle(dir: string, options: LoadOptions = {}): Promise<LoadedBundle> {
-  const checksums = await readChecksums(dir);
-  for (const required of [MANIFEST_FILE, HISTORY_FILE]) {
-    if (!(required in checksums.files)) throw new BundleError(`${CHECKSUMS_FILE} in ${dir} does not list ${required}: the bundle is damaged`, 'bundle_tampered');
-  }
-  const contents = new Map<string, Buffer>();
-  for (const [name, expected] of Object.entries(checksums.files)) {
-    if (name.includes('/') || name.includes('\\') || name.startsWith('.')) throw new BundleError(`${CHECKSUMS_FILE} names ${name}, which is outside the bundle`, 'bundle_tampered');
-    const path = join(dir, name);
-    if (!existsSync(path)) throw new BundleError(`bundle file ${name} is missing from ${dir}`, 'bundle_tampered');
-    const data = await readFile(path);
-    const actual = sha256(data);
-    if (actual !== expected)
-      throw new BundleError(`bundle file ${name} in ${dir} was modified or truncated: sha256 ${actual}, expected ${expected}`, 'bundle_tampered');
-    contents.set(name, data);
-  }
+  const contents = await verifyBundleFiles(dir);
   let manifest: BundleManifest;
   try {
     manifest = JSON.parse(contents.get(MANIFEST_FILE)!.toString('utf8')) as BundleManifest;
-  } catch (err) {
-    throw new BundleError(`${MANIFEST_FILE} in ${dir} is not valid JSON: ${(err as Error).message}`, 'bundle_tampered');
+  } catch {
+    throw new BundleError(`${MANIFEST_FILE} in ${dir} is not valid JSON`, 'bundle_tampered');
   }
   checkManifest(manifest, dir);
-  const history = readBarsCsv(contents.get(HISTORY_FILE)!.toString('utf8'), { numberParsing: 'exact', sourceName: join(basename(dir), HISTORY_FILE) });
-  const pipeline = pipelineFromManifest(manifest);
-  const bundle: LoadedBundle = { dir, manifest, pipeline, history, id: `${manifest.name}@${manifest.version}` };
+  let history: BarSeries;
+  try {
+    history = readBarsCsv(contents.get(HISTORY_FILE)!.toString('utf8'), { numberParsing: 'exact', sourceName: HISTORY_FILE, quoteContents: false });
+  } catch (err) {
+    if (err instanceof DataError) throw new BundleError(`bundle ${dir}: ${err.message}`, 'bundle_invalid');
+    throw err;
+  }
+  const pipeline = pipelineFromManifest(manifest, dir);
+  const bundle: LoadedBundle = { dir, manifest, pipeline, history, id: `${manifest.name}@${manifest.version}`, files: digestsOf(contents) };
   if (options.selfCheck ?? true) selfCheck(bundle);
   return bundle;
 }
 
+const isNumberArray = (a: unknown, length?: number): a is number[] =>
+  Array.isArray(a) && (length === undefined || a.length === length) && a.every((x) => typeof x === 'number');
+const isFiniteArray = (a: unknown, length?: number): a is number[] => isNumberArray(a, length) && a.every(Number.isFinite);
+
+/** The feature set a manifest names, or a BundleError naming it and the known ones. */
+function featureSetOf(m: BundleManifest, dir: string | undefined): FeatureSet {
+  const name: unknown = m.featureSet?.name;
+  if (typeof name === 'string' && Object.prototype.hasOwnProperty.call(FEATURE_SETS, name)) return FEATURE_SETS[name as keyof typeof FEATURE_SETS];
+  throw new BundleError(
+    `${dir ? `bundle ${dir}` : 'the bundle'} uses the feature set ${shown(name)}, which this program does not know (known: ${Object.keys(FEATURE_SETS).join(', ')})`,
+    'bundle_unknown_feature_set',
+  );
+}
+
+/**
+ * The manifest is JSON from disk typed by a cast: every field the loader uses is checked here, so a
+ * malformed one is a BundleError naming the field, never a TypeError deeper down.
+ */
 function checkManifest(m: BundleManifest, dir: string): void {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) throw new BundleError(`${MANIFEST_FILE} in ${dir} is not a JSON object`, 'bundle_invalid');
   if (typeof m.formatVersion !== 'number' || !Number.isInteger(m.formatVersion) || m.formatVersion < 1)
     throw new BundleError(`${MANIFEST_FILE} in ${dir} has no valid formatVersion`, 'bundle_invalid');
   if (m.formatVersion > BUNDLE_FORMAT_VERSION)
@@ -121,41 +240,58 @@ function checkManifest(m: BundleManifest, dir: string): void {
   };
   need(typeof m.name === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(m.name), 'name must be letters, digits, dot, dash or underscore');
   need(typeof m.version === 'string' && m.version.length > 0, 'version is missing');
-  need(m.featureSet && Array.isArray(m.featureSet.featureNames), 'featureSet is missing');
-  need(m.scaler && Array.isArray(m.scaler.mean) && m.scaler.mean.length === m.featureSet.featureNames.length, 'scaler does not match the feature set');
-  need(m.model && typeof m.model.kind === 'string', 'model is missing');
+  need(m.featureSet && typeof m.featureSet === 'object' && Array.isArray(m.featureSet.featureNames), 'featureSet is missing');
+  featureSetOf(m, dir);
+  const k = m.featureSet.featureNames.length;
+  need(m.scaler && isFiniteArray(m.scaler.mean, k) && isFiniteArray(m.scaler.scale, k), 'scaler does not match the feature set');
+  const e = m.expansion;
+  need(e === null || e === undefined || (typeof e === 'object' && e.degree === 2 && e.nInputFeatures === k && e.nOutputFeatures === PolynomialFeatures.outputCount(k)), 'expansion does not match the feature set');
+  const width = e ? e.nOutputFeatures : k;
+  need(m.model && typeof m.model === 'object' && MODEL_KINDS.includes(m.model.kind), `model kind must be one of ${MODEL_KINDS.join(', ')}`);
+  need(m.model.nFeatures === width, `the model takes ${shown(String(m.model.nFeatures))} inputs; the feature set${e ? ' after expansion' : ''} gives ${width}`);
+  const ev = m.evaluation;
   need(
-    m.evaluation && Array.isArray(m.evaluation.dates) && m.evaluation.dates.length === m.evaluation.yPred.length && m.evaluation.dates.length === m.evaluation.yTrue.length,
+    ev && Array.isArray(ev.dates) && ev.dates.every((d) => typeof d === 'string') && isNumberArray(ev.yPred, ev.dates.length) && isNumberArray(ev.yTrue, ev.dates.length),
     'evaluation dates and forecasts differ in length',
   );
   if (m.model.kind === 'decision_tree_regressor') {
     const t = m.model;
+    need(Number.isInteger(t.nodeCount) && t.nodeCount >= 1, 'tree nodeCount is not a positive whole number');
     const fields = [t.leftChild, t.rightChild, t.feature, t.threshold, t.value];
-    need(fields.every((f) => Array.isArray(f) && f.length === t.nodeCount), 'tree node arrays do not match nodeCount');
+    need(fields.every((f) => isNumberArray(f, t.nodeCount)), 'tree node arrays do not match nodeCount');
     for (let i = 0; i < t.nodeCount; i++) {
       const l = t.leftChild[i];
       const r = t.rightChild[i];
       const leaf = l === -1 && r === -1;
-      need(leaf || (l > i && r > i && l < t.nodeCount && r < t.nodeCount), `tree node ${i} has invalid children`);
-      need(leaf || (t.feature[i] >= 0 && t.feature[i] < t.nFeatures), `tree node ${i} splits on a feature out of range`);
+      need(leaf || (Number.isInteger(l) && Number.isInteger(r) && l > i && r > i && l < t.nodeCount && r < t.nodeCount), `tree node ${i} has invalid children`);
+      need(leaf || (Number.isInteger(t.feature[i]) && t.feature[i] >= 0 && t.feature[i] < t.nFeatures), `tree node ${i} splits on a feature out of range`);
       need(Number.isFinite(t.value[i]), `tree node ${i} has a non-finite value`);
     }
+  } else {
+    const l = m.model;
+    need(isFiniteArray(l.coef, l.nFeatures) && typeof l.intercept === 'number' && Number.isFinite(l.intercept), 'linear model coefficients do not match nFeatures or are not finite');
   }
 }
 
-/** Rebuilds the forecast pipeline a manifest describes. */
-export function pipelineFromManifest(m: BundleManifest): FeaturePipeline {
-  const featureSet = getFeatureSet(m.featureSet.name);
+/** Rebuilds the forecast pipeline a manifest describes; a BundleError when this program cannot. */
+export function pipelineFromManifest(m: BundleManifest, dir?: string): FeaturePipeline {
+  const featureSet = featureSetOf(m, dir);
   const names = featureSet.featureNames;
   if (names.length !== m.featureSet.featureNames.length || names.some((n, i) => n !== m.featureSet.featureNames[i]))
-    throw new BundleError(`bundle's ${m.featureSet.name} features [${m.featureSet.featureNames.join(', ')}] differ from this program's [${names.join(', ')}]`, 'bundle_invalid');
-  return new FeaturePipeline(
-    featureSet,
-    StandardScaler.fromState(m.scaler),
-    m.expansion ? PolynomialFeatures.fromState(m.expansion) : null,
-    modelFromState(m.model),
-    m.featureSet.csvRoundTrip,
-  );
+    throw new BundleError(`bundle's ${featureSet.name} features [${m.featureSet.featureNames.map(shown).join(', ')}] differ from this program's [${names.join(', ')}]`, 'bundle_invalid');
+  try {
+    return new FeaturePipeline(
+      featureSet,
+      StandardScaler.fromState(m.scaler),
+      m.expansion ? PolynomialFeatures.fromState(m.expansion) : null,
+      modelFromState(m.model),
+      m.featureSet.csvRoundTrip,
+    );
+  } catch (err) {
+    // The estimators check their state with their own errors; to a loader it is a bad bundle.
+    if (err instanceof BundleError) throw err;
+    throw new BundleError(`${dir ? `bundle ${dir}` : 'the bundle'}: its model cannot be rebuilt: ${err instanceof Error ? err.message : String(err)}`, 'bundle_invalid');
+  }
 }
 
 /** Forecasts for the bundle's evaluation dates, recomputed from its own history. */
@@ -169,7 +305,7 @@ export function recomputeEvaluation(bundle: Pick<LoadedBundle, 'manifest' | 'pip
   const out = new Float64Array(manifest.evaluation.dates.length);
   manifest.evaluation.dates.forEach((date, j) => {
     const i = index.get(date);
-    if (i === undefined) throw new BundleError(`evaluation date ${date} is not in the bundle's history`, 'bundle_invalid');
+    if (i === undefined) throw new BundleError(`evaluation date ${shown(date)} is not in the bundle's history`, 'bundle_invalid');
     row.set(table.values.data.subarray(i * k, (i + 1) * k));
     out[j] = pipeline.predictFeatures(row);
   });

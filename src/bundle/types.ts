@@ -1,9 +1,13 @@
 import type { BarSeries } from '../data/bars.js';
-import type { FeatureSet, FeatureSetName } from '../features/types.js';
+import type { FeatureSetName } from '../features/types.js';
+import type { FeaturePipeline } from '../models/pipeline.js';
 import type { PolynomialState } from '../models/polynomial.js';
 import type { ScalerState } from '../models/scaler.js';
 import type { ModelState } from '../models/types.js';
-import type { FeaturePipeline } from '../models/pipeline.js';
+
+// Declared by the models stage (bundle builds on models, never the reverse); re-exported for the
+// stages that know the pipeline as part of a bundle.
+export type { ForecastPipeline } from '../models/pipeline.js';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 
@@ -56,13 +60,6 @@ export interface BundleManifest {
   historyFile: string;
 }
 
-/** The pipeline from one bar's raw features to a forecast: scaler, (round trip), expansion, model. */
-export interface ForecastPipeline {
-  readonly featureSet: FeatureSet;
-  /** Forecast of the next bar's return from one raw feature row (all finite). */
-  predictFeatures(features: Float64Array): number;
-}
-
 /** A bundle loaded and verified from disk. */
 export interface LoadedBundle {
   dir: string;
@@ -72,4 +69,9 @@ export interface LoadedBundle {
   history: BarSeries;
   /** `name@version`. */
   id: string;
+  /**
+   * The sha256 of every file the bundle was loaded from, by name, as verified then (absent for a
+   * bundle made in memory): lets a reload tell an unchanged folder from a changed or damaged one.
+   */
+  files?: Readonly<Record<string, string>>;
 }

@@ -1,13 +1,56 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import type { BundleManifest } from '../bundle/types.js';
 import { writeBundle } from '../bundle/io.js';
+import type { BarSeries } from '../data/bars.js';
 import { getFeatureSet } from '../features/index.js';
-import { readSklearnTree } from '../interop/index.js';
-import { compareTrees } from '../models/tree/index.js';
-import { FeaturePipeline, modelFromState, regressionMetrics, takeRows } from '../models/index.js';
+import { readSklearnModel, type SklearnModel } from '../interop/index.js';
+import { compareTrees, describeTreeDifference } from '../models/tree/index.js';
+import { compareLinearModels, describeLinearDifference, FeaturePipeline, modelFromState, regressionMetrics, takeRows } from '../models/index.js';
 import { modelRows, train } from '../training/train.js';
 import { metricsRow, parseIntOption, progressReporter, readSource, table } from './common.js';
 import { ForecastError } from '../errors.js';
+
+const MODEL_KIND = { tree: 'decision_tree_regressor', linear: 'linear_regression' } as const;
+const KIND_CLASS = { decision_tree_regressor: 'DecisionTreeRegressor', linear_regression: 'LinearRegression' } as const;
+
+/**
+ * The pickle to compare with, read and checked before training: a missing file or a pickle of the
+ * other model kind is an option error, found before the slow part and before anything is written.
+ */
+async function readComparisonPickle(path: string, model: 'tree' | 'linear'): Promise<SklearnModel> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    throw new ForecastError(`--compare-sklearn-pickle: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 404, 'file_not_found');
+  }
+  const pickled = readSklearnModel(buf);
+  if (pickled.kind !== MODEL_KIND[model])
+    throw new ForecastError(
+      `--compare-sklearn-pickle ${path} holds a ${KIND_CLASS[pickled.kind]}, but --model ${model} grows a ${KIND_CLASS[MODEL_KIND[model]]}: ` +
+        `compare with a pickled ${KIND_CLASS[MODEL_KIND[model]]}, or train --model ${model === 'tree' ? 'linear' : 'tree'}`,
+      400,
+      'invalid_option',
+    );
+  return pickled;
+}
+
+/** The comparison line, and the pickled model's test metrics through this bundle's scaler and features. */
+function comparePickled(pickled: SklearnModel, path: string, m: BundleManifest, pipeline: FeaturePipeline, series: BarSeries): { line: string; row: string[] } {
+  let line: string;
+  if (pickled.kind === 'decision_tree_regressor' && m.model.kind === 'decision_tree_regressor') {
+    const diff = compareTrees(m.model, pickled.state);
+    line = diff === null ? `tree equals ${path} in every node, bit for bit` : `tree differs from ${path}: ${describeTreeDifference(diff)}`;
+  } else if (pickled.kind === 'linear_regression' && m.model.kind === 'linear_regression') {
+    line = `linear model vs ${path}: ${describeLinearDifference(compareLinearModels(m.model, pickled.state))}`;
+  } else throw new ForecastError(`--compare-sklearn-pickle ${path} holds a ${KIND_CLASS[pickled.kind]}; the trained model is a ${KIND_CLASS[m.model.kind]}`, 400, 'invalid_option');
+  const other = new FeaturePipeline(pipeline.featureSet, pipeline.scaler, pipeline.expansion, modelFromState(pickled.state), pipeline.roundTrip);
+  const mr = modelRows(pipeline.featureSet.computeBatch(series));
+  const pred = other.predict(takeRows(mr.X, m.training.learnRows, mr.X.rows));
+  const what = pickled.kind === 'decision_tree_regressor' ? 'tree' : 'linear model';
+  return { line, row: metricsRow(`test, pickled ${what}`, regressionMetrics(mr.y.slice(m.training.learnRows), pred)) };
+}
 
 export function registerTrain(program: Command): void {
   program
@@ -26,10 +69,11 @@ export function registerTrain(program: Command): void {
     .option('--random-state <seed>', 'tree: random_state', parseIntOption('--random-state'))
     .option('--name <name>', 'model name (default: <features>-<model>)')
     .option('--model-version <version>', 'model version (default: a timestamp)')
-    .option('--compare-sklearn-pickle <file>', 'compare the grown tree with a pickled scikit-learn tree, node by node')
+    .option('--compare-sklearn-pickle <file>', 'compare with a pickled scikit-learn model of the same kind: a tree node by node, bit for bit; a linear model by coefficient distance')
     .action(async (opts) => {
       const features = checkChoice('--features', opts.features, ['reference', 'causal']) as 'reference' | 'causal';
       const model = checkChoice('--model', opts.model, ['tree', 'linear']) as 'tree' | 'linear';
+      const pickled = opts.compareSklearnPickle ? await readComparisonPickle(opts.compareSklearnPickle, model) : null;
       const { series, source } = await readSource(opts.csv, getFeatureSet(features).numberParsing);
       const progress = progressReporter();
       const result = (() => {
@@ -57,6 +101,15 @@ export function registerTrain(program: Command): void {
         }
       })();
       const m = result.manifest;
+      // Checked before writing: the bundle of a run that fails is never left behind.
+      if (pickled && pickled.state.nFeatures !== m.model.nFeatures)
+        throw new ForecastError(
+          `--compare-sklearn-pickle ${opts.compareSklearnPickle}: the pickled model takes ${pickled.state.nFeatures} inputs; the trained one takes ` +
+            `${m.model.nFeatures} (the ${features} set's ${m.featureSet.featureNames.length} features${m.expansion ? ' after degree-2 expansion' : ''}): it was not trained on these features`,
+          422,
+          'incompatible_artifacts',
+        );
+      const comparison = pickled ? comparePickled(pickled, opts.compareSklearnPickle, m, result.pipeline, series) : null;
       await writeBundle(opts.out, m, series);
       console.log(`recipe: ${result.recipe.name}; features: ${features}; model: ${model}; learn rows: ${m.training.learnRows}; test rows: ${m.evaluation.dates.length}`);
       if (result.tree) console.log(`tree: ${result.tree.nodes} nodes, ${result.tree.leaves} leaves, depth ${result.tree.depth}`);
@@ -65,24 +118,13 @@ export function registerTrain(program: Command): void {
       if (m.metrics.cv) rows.push(metricsRow('cross-validation mean', m.metrics.cv));
       rows.push(metricsRow(`test (${m.evaluation.dates[0]} .. ${m.evaluation.dates.at(-1)})`, m.metrics.test));
 
-      if (opts.compareSklearnPickle) {
-        const pickled = readSklearnTree(await readFile(opts.compareSklearnPickle));
-        const diff = compareTrees(m.model as never, pickled.state as never);
-        console.log(diff === null ? `tree equals ${opts.compareSklearnPickle} in every node, bit for bit` : `tree differs from ${opts.compareSklearnPickle}: ${describeDiff(diff)}`);
-        // The pickled tree's test metrics, through this bundle's scaler and features.
-        const p = result.pipeline;
-        const other = new FeaturePipeline(p.featureSet, p.scaler, p.expansion, modelFromState(pickled.state), p.roundTrip);
-        const mr = modelRows(p.featureSet.computeBatch(series));
-        const pred = other.predict(takeRows(mr.X, m.training.learnRows, mr.X.rows));
-        rows.push(metricsRow('test, pickled tree', regressionMetrics(mr.y.slice(m.training.learnRows), pred)));
+      if (comparison) {
+        console.log(comparison.line);
+        rows.push(comparison.row);
       }
       console.log(table(['rows', 'n', 'MAE', 'MSE', 'R2'], rows));
       console.log(`\nbundle written to ${opts.out} (${m.name}@${m.version})`);
     });
-}
-
-function describeDiff(diff: unknown): string {
-  return typeof diff === 'string' ? diff : JSON.stringify(diff);
 }
 
 export function checkChoice(option: string, value: string, choices: string[]): string {

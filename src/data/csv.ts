@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { DataError } from '../errors.js';
 import type { BarSeries } from './bars.js';
+import { parseIsoDay } from './dates.js';
 import { parseLegacyFloat } from './legacy-float.js';
 import { findDateProblem, findValueProblem, type BarField } from './validate.js';
 
@@ -15,6 +16,13 @@ export interface ReadBarsOptions {
   numberParsing: NumberParsing;
   /** Name used in error messages (a file name); default `CSV`. */
   sourceName?: string;
+  /**
+   * Quote the file's text in error messages (default true: a user's own CSV is best reported with the
+   * offending value). False for a file that may be anything, such as a bundle's history.csv (a link
+   * to another file, a file from elsewhere): messages then name the line, the column and the problem,
+   * with columns named by this reader's own field names or their 1-based position, never a cell.
+   */
+  quoteContents?: boolean;
 }
 
 /** Where each bar field is read from, by lower-cased header name. */
@@ -22,6 +30,8 @@ const PLAIN_LAYOUT: Record<BarField, string> = { date: 'date', open: 'open', hig
 /** Yahoo: `Close` is dropped and `Adj Close` becomes close (FEATURES.md §1). */
 const YAHOO_LAYOUT: Record<BarField, string> = { ...PLAIN_LAYOUT, close: 'adj close' };
 const FIELDS: readonly BarField[] = ['date', 'open', 'high', 'low', 'close', 'volume'];
+/** Header names this reader knows: safe to print even when the file's text is not. */
+const KNOWN_COLUMNS = new Set([...Object.values(PLAIN_LAYOUT), ...Object.values(YAHOO_LAYOUT)]);
 const NUMERIC: readonly Exclude<BarField, 'date'>[] = ['open', 'high', 'low', 'close', 'volume'];
 /** A plain decimal number; both parsers are given only text of this shape. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -34,6 +44,7 @@ const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
  */
 export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
   const source = options.sourceName ?? 'CSV';
+  const quote = options.quoteContents ?? true;
   const parseNumber = options.numberParsing === 'legacy' ? parseLegacyFloat : Number;
   const fail = (line: number, column: string, message: string): never => {
     throw new DataError(`${source}: line ${line}, column "${column}": ${message}`, { line, column });
@@ -48,17 +59,18 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
   const byName = new Map<string, number>();
   header.forEach((name, i) => {
     const key = name.toLowerCase();
-    if (byName.has(key)) fail(headerAt + 1, name, 'the column appears twice in the header');
+    if (byName.has(key)) fail(headerAt + 1, quote ? name : KNOWN_COLUMNS.has(key) ? key : String(i + 1), 'the column appears twice in the header');
     byName.set(key, i);
   });
   const layout = byName.has(YAHOO_LAYOUT.close) ? YAHOO_LAYOUT : PLAIN_LAYOUT;
   const columnOf = {} as Record<BarField, number>;
   for (const field of FIELDS) {
     const index = byName.get(layout[field]);
-    if (index === undefined) fail(headerAt + 1, layout[field], `the header has no "${layout[field]}" column (header: ${header.join(',')})`);
+    if (index === undefined) fail(headerAt + 1, layout[field], `the header has no "${layout[field]}" column${quote ? ` (header: ${header.join(',')})` : ''}`);
     columnOf[field] = index as number;
   }
-  const columnName = (field: BarField) => header[columnOf[field]];
+  // Unquoted: the header matched case-insensitively, so this reader's own spelling says the same.
+  const columnName = (field: BarField) => (quote ? header[columnOf[field]] : layout[field]);
 
   const capacity = lines.length - headerAt - 1;
   const date: string[] = [];
@@ -86,18 +98,18 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
 
     const d = cell('date');
     const dateProblem = findDateProblem(d, previousDate);
-    if (dateProblem) fail(lineNo, columnName('date'), dateProblem);
+    if (dateProblem) fail(lineNo, columnName('date'), quote ? dateProblem : unquotedDateProblem(d, previousDate));
 
     for (let k = 0; k < 5; k++) {
       const field = NUMERIC[k];
       const s = cell(field);
       if (s === '') fail(lineNo, columnName(field), 'value is empty');
       if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), 'value is null (Yahoo writes null for a day without data)');
-      if (!DECIMAL.test(s)) fail(lineNo, columnName(field), `${JSON.stringify(s)} is not a number`);
+      if (!DECIMAL.test(s)) fail(lineNo, columnName(field), quote ? `${JSON.stringify(s)} is not a number` : 'the value is not a number');
       values[k] = parseNumber(s);
     }
     const problem = findValueProblem(values[0], values[1], values[2], values[3], values[4]);
-    if (problem) fail(lineNo, columnName(problem.field), problem.message);
+    if (problem) fail(lineNo, columnName(problem.field), quote ? problem.message : unquotedValueProblem(problem.field, values));
 
     date.push(d);
     columns.open[n] = values[0];
@@ -137,6 +149,21 @@ export function writeBarsCsv(series: BarSeries): string {
     out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${series.close[i]},${series.volume[i]}`;
   }
   return out.join('\n') + '\n';
+}
+
+/** `findDateProblem`'s verdict without the dates. */
+function unquotedDateProblem(date: string, previousDate: string | undefined): string {
+  if (Number.isNaN(parseIsoDay(date))) return 'the value is not a valid YYYY-MM-DD date';
+  return date === previousDate ? "the date repeats the previous bar's date" : "the date is out of order: it comes before the previous bar's date";
+}
+
+/** `findValueProblem`'s verdict on `field` without the values (open, high, low, close, volume). */
+function unquotedValueProblem(field: BarField, values: Float64Array): string {
+  const x = values[NUMERIC.findIndex((f) => f === field)];
+  if (!Number.isFinite(x)) return `${field} must be a finite number`;
+  if (field === 'volume') return 'volume must not be negative';
+  if (!(x > 0)) return `${field} must be positive`;
+  return 'high is below low';
 }
 
 function splitLines(text: string): string[] {

@@ -1,5 +1,5 @@
 import type { Bar, BarSeries } from '../data/bars.js';
-import type { Matrix } from '../models/matrix.js';
+import type { Matrix } from '../data/matrix.js';
 
 export type FeatureSetName = 'reference' | 'causal';
 

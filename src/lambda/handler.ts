@@ -16,8 +16,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { DEFAULT_CONFIG, loadConfig, type ServiceConfig } from '../config.js';
-import type { AppOptions } from '../serve/app.js';
+import { DEFAULT_CONFIG, loadConfig, serviceConfig, type ServiceConfig } from '../config.js';
 import { buildApp } from '../serve/app.js';
 
 /** API Gateway HTTP API (payload 2.0) and Function URL request event: the fields read here. */
@@ -66,23 +65,15 @@ export const PACKAGED_MODELS_DIR = fileURLToPath(new URL('../../models/', import
 /** The SQLite history when HISTORY_DB is not set: /tmp is a Lambda container's only writable place. */
 export const LAMBDA_SQLITE_PATH = '/tmp/forecast/history.sqlite';
 
-/** The app's options on Lambda: the service configuration with the Lambda defaults described above. */
-export function lambdaAppOptions(config: ServiceConfig, packagedModelsDir: string = PACKAGED_MODELS_DIR): AppOptions {
-  const modelsDir = config.bundleDir ? null : (config.modelsDir ?? packagedModelsDir);
-  return {
-    apiKeys: config.apiKeys,
-    insecureDev: config.insecureDev,
-    databaseUrl: config.databaseUrl,
-    databaseSchema: config.databaseSchema,
+/** The configuration on Lambda: the service's own, with the Lambda defaults described above. */
+export function lambdaAppOptions(config: Readonly<ServiceConfig>, packagedModelsDir: string = PACKAGED_MODELS_DIR): Readonly<ServiceConfig> {
+  return serviceConfig({
+    ...config,
+    modelsDir: config.bundleDir ? null : (config.modelsDir ?? packagedModelsDir),
     // loadConfig fills in the default path when HISTORY_DB is unset; that default is relative to the
     // working directory, which on Lambda is the read-only code folder.
     sqlitePath: config.sqlitePath === DEFAULT_CONFIG.sqlitePath ? LAMBDA_SQLITE_PATH : config.sqlitePath,
-    maxBodyBytes: config.maxBodyBytes,
-    logLevel: config.logLevel,
-    bundleDir: config.bundleDir,
-    modelsDir,
-    defaultModel: config.defaultModel,
-  };
+  });
 }
 
 const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml|yaml|x-yaml|x-www-form-urlencoded)\b|[^;]*\+(json|xml)\b)/i;

@@ -1,11 +1,21 @@
 import { parseLegacyFloat } from '../data/legacy-float.js';
-import type { ForecastPipeline } from '../bundle/types.js';
 import type { FeatureSet } from '../features/types.js';
 import type { Matrix } from './matrix.js';
 import { createMatrix } from './matrix.js';
 import type { PolynomialFeatures } from './polynomial.js';
 import type { StandardScaler } from './scaler.js';
-import type { Regressor } from './types.js';
+import type { Estimator } from './estimator.js';
+
+/**
+ * The pipeline from one bar's raw features to a forecast: scaler, (round trip), expansion, model.
+ * Declared here, beside its implementation, so that the bundle stage (which stores pipelines) builds
+ * on the models stage and never the other way round.
+ */
+export interface ForecastPipeline {
+  readonly featureSet: FeatureSet;
+  /** Forecast of the next bar's return from one raw feature row (all finite). */
+  predictFeatures(features: Float64Array): number;
+}
 
 /**
  * The seed wrote its scaled matrices to CSV with Python's shortest round-trip repr and read them
@@ -29,7 +39,7 @@ export class FeaturePipeline implements ForecastPipeline {
     readonly featureSet: FeatureSet,
     readonly scaler: StandardScaler,
     readonly expansion: PolynomialFeatures | null,
-    readonly model: Regressor<unknown>,
+    readonly model: Estimator,
     readonly roundTrip: boolean,
   ) {
     const k = featureSet.featureNames.length;

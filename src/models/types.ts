@@ -40,3 +40,4 @@ export interface LinearState {
 }
 
 export type ModelState = TreeState | LinearState;
+

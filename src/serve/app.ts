@@ -2,33 +2,32 @@
  * The HTTP app: where a request becomes a forecast. Used by `forecast serve` (via startServer), by
  * tests, and by serverless adapters through `app.inject()`; it never listens by itself.
  *
- * Everything the hot path touches is built here once: compiled JSON schemas, loaded bundles, the
- * in-memory history mirrors and feature engines, the store's prepared statements.
+ * Everything the hot path touches is built here once: the frozen configuration, compiled JSON
+ * schemas, loaded bundles, the in-memory history mirrors and feature engines, the store's prepared
+ * statements. Access is decided by where a route is registered (./auth.ts): public, client and admin
+ * routes each live in one encapsulated context.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { LoadedBundle } from '../bundle/types.js';
-import { ConfigError, DEFAULT_CONFIG, type ServiceConfig } from '../config.js';
+import { ConfigError, serviceConfig, type ConfigInput, type ServiceConfig } from '../config.js';
 import { openHistoryStore } from '../store/index.js';
 import type { HistoryStore } from '../store/types.js';
-import { ApiKeyAuth } from './auth.js';
-import type { ServiceContext } from './context.js';
-import { errorSchema, installErrorHandling } from './errors.js';
+import { accessContext, ApiKeyAuth, RouteAccessLog } from './auth.js';
+import type { ProtocolRoutes, ServiceContext } from './context.js';
+import { clientErrorHandler, errorSchema, installErrorHandling } from './errors.js';
 import { ServiceMetrics } from './metrics.js';
 import { Mutex } from './mutex.js';
 import { mlflowProtocol } from './protocols/mlflow.js';
 import { oipProtocol } from './protocols/oip.js';
 import { barForecastSchema, historyInfoSchema, splitFrameSchema, splitProtocol } from './protocols/split.js';
+import { ReadinessProbe } from './readiness.js';
 import { ModelRegistry, type ModelSource, type ReloadReport } from './registry.js';
-import { serviceRoutes } from './routes.js';
-
-export type AppConfig = Pick<
-  ServiceConfig,
-  'apiKeys' | 'insecureDev' | 'databaseUrl' | 'databaseSchema' | 'sqlitePath' | 'maxBodyBytes' | 'logLevel' | 'bundleDir' | 'modelsDir' | 'defaultModel'
->;
+import { adminRoutes, clientRoutes, publicRoutes } from './routes.js';
 
 /** Cross-process hooks installed by a node:cluster worker (see server.ts). */
 export interface ClusterHooks {
@@ -38,7 +37,8 @@ export interface ClusterHooks {
   metricsText(): Promise<{ contentType: string; body: string }>;
 }
 
-export interface AppOptions extends Partial<AppConfig> {
+/** What an app is built from besides its configuration. */
+export interface AppDeps {
   /** Bundles already loaded (tests, embedding), served beside bundleDir / modelsDir. */
   bundles?: LoadedBundle[];
   /** A history store to use instead of opening one from the config; the app closes it on close. */
@@ -48,12 +48,18 @@ export interface AppOptions extends Partial<AppConfig> {
   cluster?: ClusterHooks;
 }
 
+/** A configuration (finished by `serviceConfig`, or any part of one) and the app's dependencies. */
+export type AppOptions = ConfigInput & AppDeps;
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The app's services; `reloadLocal` reloads bundles in this process only. */
     forecastService: ServiceContext & { reloadLocal(): Promise<ReloadReport> };
   }
 }
+
+/** The protocols served, each meeting the others at the one forecast path (./forecast.ts). */
+const PROTOCOLS: readonly ProtocolRoutes[] = [splitProtocol, mlflowProtocol, oipProtocol];
 
 function packageVersion(): string {
   try {
@@ -70,87 +76,106 @@ export function loggerOptions(level: string): Record<string, unknown> {
   return {
     level,
     redact: {
-      paths: ['req.headers["x-api-key"]', 'req.headers.authorization', 'headers["x-api-key"]', 'headers.authorization', 'apiKeys', '*.apiKeys'],
+      paths: [
+        'req.headers["x-api-key"]',
+        'req.headers.authorization',
+        'headers["x-api-key"]',
+        'headers.authorization',
+        'apiKeys',
+        'adminApiKeys',
+        '*.apiKeys',
+        '*.adminApiKeys',
+      ],
       censor: '[redacted]',
     },
   };
 }
 
-export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
-  const cfg: AppConfig = {
-    apiKeys: options.apiKeys ?? [],
-    insecureDev: options.insecureDev ?? false,
-    databaseUrl: options.databaseUrl ?? null,
-    databaseSchema: options.databaseSchema ?? DEFAULT_CONFIG.databaseSchema,
-    sqlitePath: options.sqlitePath ?? DEFAULT_CONFIG.sqlitePath,
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_CONFIG.maxBodyBytes,
-    logLevel: options.logLevel ?? DEFAULT_CONFIG.logLevel,
-    bundleDir: options.bundleDir ?? null,
-    modelsDir: options.modelsDir ?? null,
-    defaultModel: options.defaultModel ?? null,
-  };
-  if (cfg.apiKeys.length === 0 && !cfg.insecureDev)
-    throw new ConfigError('no API key configured: set API_KEYS or API_KEYS_FILE (or use --insecure-dev for local development only)');
-  const source: ModelSource = { bundleDir: cfg.bundleDir, modelsDir: cfg.modelsDir, bundles: options.bundles };
-  if (!source.bundleDir && !source.modelsDir && !source.bundles?.length) throw new ConfigError('no model to serve: name a bundle folder or a models folder');
+/** Splits app options into the configuration and the dependencies. */
+function splitOptions(options: AppOptions): { config: Readonly<ServiceConfig>; deps: AppDeps } {
+  const { bundles, store, logger, cluster, ...config } = options;
+  return { config: serviceConfig(config), deps: { bundles, store, logger, cluster } };
+}
 
-  const store = options.store ?? (await openHistoryStore(cfg));
+export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config, deps } = splitOptions(options);
+  if (config.apiKeys.length === 0 && !config.insecureDev)
+    throw new ConfigError('no API key configured: set API_KEYS or API_KEYS_FILE (or use --insecure-dev for local development only)');
+  const source: ModelSource = { bundleDir: config.bundleDir, modelsDir: config.modelsDir, bundles: deps.bundles };
+
+  const store = deps.store ?? (await openHistoryStore(config));
   const app = Fastify({
-    logger: options.logger === false ? false : { ...loggerOptions(cfg.logLevel), ...(typeof options.logger === 'object' ? options.logger : {}) },
-    bodyLimit: cfg.maxBodyBytes,
+    logger: deps.logger === false ? false : { ...loggerOptions(config.logLevel), ...(typeof deps.logger === 'object' ? deps.logger : {}) },
+    bodyLimit: config.maxBodyBytes,
+    // Slow or stalled clients cannot hold a connection open forever (slowloris).
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      // Node requires headersTimeout <= requestTimeout.
+      headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
+      // Node checks both timeouts on this period (default 30 s, which would stretch a 1 s limit to 31 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4))),
+    },
+    clientErrorHandler,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
-  } satisfies FastifyServerOptions);
+  } satisfies FastifyHttpOptions<Server>);
 
-  let registry: ModelRegistry | null = null;
+  let registry: ModelRegistry;
   try {
-    registry = new ModelRegistry(store, cfg.defaultModel, (msg, extra) => app.log.warn(extra ?? {}, msg));
+    registry = new ModelRegistry(store, config.defaultModel, (msg, extra) => app.log.warn(extra ?? {}, msg));
     const started = performance.now();
     const report = await registry.load(source);
-    app.log.info({ models: report.models, store: store.location, ms: Math.round(performance.now() - started) }, 'models loaded');
+    app.log.info({ models: report.models, refused: report.refused, store: store.location, ms: Math.round(performance.now() - started) }, 'models loaded');
   } catch (err) {
     await store.close().catch(() => undefined);
+    await app.close().catch(() => undefined);
     throw err;
   }
   const reg = registry;
   const metrics = new ServiceMetrics(() => reg);
   const reloadLock = new Mutex();
+  // The registry logs each refused bundle itself.
   const reloadLocal = () => reloadLock.run(() => reg.load(source));
+  const state = { shuttingDown: false, startedAt: Date.now() };
   const ctx: ServiceContext = {
+    config,
     store,
     registry: reg,
     metrics,
-    auth: new ApiKeyAuth(cfg.apiKeys, cfg.insecureDev),
-    reload: options.cluster ? () => options.cluster!.reloadAll() : reloadLocal,
-    metricsText: options.cluster
-      ? () => options.cluster!.metricsText()
+    auth: new ApiKeyAuth(config.apiKeys, config.adminApiKeys, config.insecureDev),
+    access: new RouteAccessLog(),
+    readiness: new ReadinessProbe(store, reg, state, config.readyTimeoutMs),
+    serverVersion: packageVersion(),
+    reload: deps.cluster ? () => deps.cluster!.reloadAll() : reloadLocal,
+    metricsText: deps.cluster
+      ? () => deps.cluster!.metricsText()
       : async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    state: { ready: true, shuttingDown: false, startedAt: Date.now() },
+    state,
   };
   if (!ctx.auth.enabled) app.log.warn('serving WITHOUT API keys (--insecure-dev): never expose this service');
   app.decorate('forecastService', { ...ctx, reloadLocal });
   app.decorateRequest('modelLabel', '');
 
   app.removeContentTypeParser(['text/plain']);
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRoute', (route) => ctx.access.observe(route));
+  // Callback-style hooks on the hot path: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     // A body sent without a content type is read as JSON (curl -d without -H, simple clients).
     if (request.headers['content-type'] === undefined && (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined))
       request.headers['content-type'] = 'application/json';
-  });
-  app.addHook('onSend', async (_request, reply) => {
     // While shutting down, let clients drop kept-alive connections after this answer, so close() need not wait for them.
-    if (ctx.state.shuttingDown) reply.header('connection', 'close');
+    if (state.shuttingDown) reply.header('connection', 'close');
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const model = request.modelLabel;
-    metrics.requests.inc({ method: request.method, route, status: String(reply.statusCode), model });
-    metrics.latency.observe({ method: request.method, route, model }, reply.elapsedTime / 1000);
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, request.modelLabel, reply.elapsedTime / 1000);
+    done();
   });
   app.addHook('onClose', async () => {
     await store.close();
@@ -161,24 +186,34 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   app.addSchema(splitFrameSchema);
   app.addSchema(barForecastSchema);
   app.addSchema(historyInfoSchema);
-  const serverVersion = packageVersion();
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'forecast-service',
-        version: serverVersion,
+        version: ctx.serverVersion,
         description:
           "Next-bar return forecasts from daily OHLCV bars. Submitted bars are merged into the model's stored history; " +
           'one forecast per submitted bar. See docs/serving.md.',
       },
-      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } } },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'A client key (API_KEYS).' },
+          adminKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'An admin key (ADMIN_API_KEYS).' },
+        },
+      },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  await app.register(serviceRoutes, { ctx, serverVersion });
-  await app.register(splitProtocol, { ctx });
-  await app.register(mlflowProtocol, { ctx });
-  await app.register(oipProtocol, { ctx, serverVersion });
+  await accessContext(app, 'public', ctx.auth, ctx.access, async (scope) => {
+    await scope.register(swaggerUi, { routePrefix: '/docs' });
+    await publicRoutes(scope, ctx);
+    for (const p of PROTOCOLS) if (p.public) await p.public(scope, ctx);
+  });
+  await accessContext(app, 'client', ctx.auth, ctx.access, async (scope) => {
+    await clientRoutes(scope, ctx);
+    for (const p of PROTOCOLS) await p.client(scope, ctx);
+  });
+  await accessContext(app, 'admin', ctx.auth, ctx.access, (scope) => adminRoutes(scope, ctx));
   return app;
 }
+

@@ -1,9 +1,11 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ServiceConfig } from '../config.js';
 import type { Bar } from '../data/bars.js';
 import type { HistoryStore } from '../store/types.js';
-import type { ApiKeyAuth } from './auth.js';
+import type { ApiKeyAuth, RouteAccessLog } from './auth.js';
 import { forecastBars, type ForecastOutcome } from './forecast.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { ReadinessProbe } from './readiness.js';
 import type { ModelRegistry, ReloadReport, ServedModel } from './registry.js';
 
 declare module 'fastify' {
@@ -15,39 +17,21 @@ declare module 'fastify' {
 
 /** Shared services of one app, built once at start and handed to every route plugin. */
 export interface ServiceContext {
-  store: HistoryStore;
-  registry: ModelRegistry;
-  metrics: ServiceMetrics;
-  auth: ApiKeyAuth;
+  readonly config: Readonly<ServiceConfig>;
+  readonly store: HistoryStore;
+  readonly registry: ModelRegistry;
+  readonly metrics: ServiceMetrics;
+  readonly auth: ApiKeyAuth;
+  /** Which context each route was registered in (public, client, admin). */
+  readonly access: RouteAccessLog;
+  readonly readiness: ReadinessProbe;
+  readonly serverVersion: string;
   /** Reloads bundles in this process (and, under node:cluster, in every worker). */
   reload(): Promise<ReloadReport>;
   /** Prometheus exposition (aggregated over cluster workers when running under node:cluster). */
   metricsText(): Promise<{ contentType: string; body: string }>;
-  state: { ready: boolean; shuttingDown: boolean; startedAt: number };
-}
-
-/** The query every forecast endpoint accepts. */
-export const forecastQuerySchema = {
-  type: 'object',
-  properties: {
-    version: { type: 'string', minLength: 1, maxLength: 128, description: 'Model version (default: the newest).' },
-    replace: {
-      type: 'string',
-      enum: ['true', 'false', '1', '0'],
-      description: 'Replace stored bars whose values differ (default false: such a bar is a 409 conflict).',
-    },
-  },
-  additionalProperties: false,
-} as const;
-
-export interface ForecastQuery {
-  version?: string;
-  replace?: 'true' | 'false' | '1' | '0';
-  model?: string;
-}
-
-export function wantsReplace(q: ForecastQuery | undefined): boolean {
-  return q?.replace === 'true' || q?.replace === '1';
+  /** `shuttingDown`: readiness answers 503 and answers carry `connection: close` (the drain signal). */
+  readonly state: { shuttingDown: boolean; readonly startedAt: number };
 }
 
 /** Runs the forecast path for any protocol and records metrics. */
@@ -62,4 +46,10 @@ export async function runForecast(ctx: ServiceContext, request: FastifyRequest, 
   if (out.history.added) m.barsWritten.inc({ model: model.name, kind: 'added' }, out.history.added);
   if (out.history.replaced) m.barsWritten.inc({ model: model.name, kind: 'replaced' }, out.history.replaced);
   return out;
+}
+
+/** A protocol's routes by access: registered by the app inside the matching access context. */
+export interface ProtocolRoutes {
+  public?: (app: FastifyInstance, ctx: ServiceContext) => Promise<void>;
+  client: (app: FastifyInstance, ctx: ServiceContext) => Promise<void>;
 }

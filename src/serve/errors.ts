@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES as HTTP_STATUS_TEXT } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ForecastError } from '../errors.js';
 
@@ -75,7 +78,11 @@ function describeValidation(err: FastifyError, body: unknown): { status: number;
   const value = context === 'body' ? valueAt(body, path) : undefined;
   const nonFinite = typeof value === 'number' && !Number.isFinite(value);
   if (nonFinite) text = `${value} is not finite`;
-  if (first.keyword === 'additionalProperties' && first.params?.additionalProperty) text = `has unknown property '${String(first.params.additionalProperty)}'`;
+  if (first.keyword === 'additionalProperties' && first.params?.additionalProperty) {
+    // Named so the client sees what it sent, but a hostile 1 MiB name must not come back whole.
+    const name = String(first.params.additionalProperty);
+    text = `has unknown property '${name.length > 64 ? `${name.slice(0, 64)}...` : name}'`;
+  }
   if (first.keyword === 'enum' && Array.isArray(first.params?.allowedValues)) text = `must be one of ${(first.params.allowedValues as unknown[]).join(', ')}`;
   const details: Record<string, unknown> = { location: context, path: path || '/' };
   const m = /\/data\/(\d+)(?:\/(\d+))?/.exec(path);
@@ -137,6 +144,8 @@ export function installErrorHandling(app: FastifyInstance): void {
         message = fe.message;
       }
     }
+    // A store or service that is briefly unavailable: clients and proxies may retry after a second.
+    if (status === 503) void reply.header('retry-after', '1');
     if (status >= 500 && status !== 503) request.log.error({ err }, 'request failed');
     else request.log.info({ code, status }, message);
     void reply.status(status).send(errorBody(request, code, message, details));
@@ -144,4 +153,30 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(errorBody(request, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
+}
+
+/** What Node's HTTP parser reports before a request exists (malformed, oversized headers, timeouts). */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request was not received in time (REQUEST_TIMEOUT_MS / HEADERS_TIMEOUT_MS)'],
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'the request headers are too large'],
+};
+
+/**
+ * Answers errors Node's HTTP parser raises before fastify sees a request (a body longer than its
+ * Content-Length leaves bytes that do not parse as a request; a header too large; a timeout) in the
+ * service's error shape, then closes the connection as Node itself would.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
+  // A response already being written on this socket cannot be followed by another one.
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inProgress?.headersSent) {
+    const body = JSON.stringify({ error: { code, message, request_id: randomUUID() } });
+    socket.write(
+      `HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -1,4 +1,5 @@
 import type { Bar } from '../data/bars.js';
+import { ForecastError } from '../errors.js';
 import type { HistoryStore } from '../store/types.js';
 import { conflictError, planMerge } from '../store/same-bar.js';
 import type { ServedModel } from './registry.js';
@@ -27,41 +28,53 @@ export interface ForecastOutcome {
  * The one path from a validated bar table to forecasts, whatever protocol it came in by:
  * catch up with the stored history, merge the bars durably (a no-op when all are already stored),
  * then forecast each submitted bar from its features on the merged history.
+ *
+ * Only the merge takes the model's lock. The catch-up read is shared between concurrent requests
+ * (HistoryMirror.sync), and the feature update and the forecasts run synchronously after the last
+ * await, so no other request can move the history or the feature state in between.
  */
 export async function forecastBars(model: ServedModel, store: HistoryStore, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
   const history = model.history;
-  return history.lock.run(async () => {
-    await history.sync();
-    // Decided on the current copy first: bars already stored (the common read-only request) need
-    // no write transaction, and a conflict is answered without touching the store.
-    const plan = planMerge(bars, history, replace);
-    if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
-    let counts = { added: 0, replaced: 0, unchanged: plan.unchanged };
-    if (plan.inserts.length > 0 || plan.updates.length > 0) {
+  await history.sync();
+  // Decided on the current copy first: bars already stored (the common read-only request) need
+  // no write transaction, and a conflict is answered without touching the store.
+  const plan = planMerge(bars, history, replace);
+  if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
+  let counts = { added: 0, replaced: 0, unchanged: plan.unchanged };
+  if (plan.inserts.length > 0 || plan.updates.length > 0) {
+    counts = await history.lock.run(async () => {
       // The store decides again inside its transaction (another process may have written meanwhile).
       const merged = await store.merge(model.name, bars, { replace });
-      counts = { added: merged.added, replaced: merged.replaced, unchanged: merged.unchanged };
       await history.sync();
-    }
-    const features = model.features;
-    features.update();
-    const pipeline = model.bundle.pipeline;
-    const n = features.length;
-    const lookahead = pipeline.featureSet.lookahead;
-    const forecasts: BarForecast[] = new Array(bars.length);
-    for (let k = 0; k < bars.length; k++) {
-      const date = bars[k].date;
-      const i = history.indexOf(date)!;
-      const row = features.featuresAt(i);
-      const f: BarForecast =
-        row instanceof Float64Array ? { date, y_pred: pipeline.predictFeatures(row) } : { date, y_pred: null, reason: row.reason };
-      if (lookahead > 0 && i >= n - lookahead) f.provisional = true;
-      forecasts[k] = f;
-    }
-    return {
-      model,
-      forecasts,
-      history: { version: history.version, bars: history.length, last_date: history.length ? history.date[history.length - 1] : null, ...counts },
-    };
-  });
+      return { added: merged.added, replaced: merged.replaced, unchanged: merged.unchanged };
+    });
+  }
+  return forecastFromHistory(model, bars, counts);
+}
+
+/** Synchronous from here on: the history and the feature state cannot change under it. */
+function forecastFromHistory(model: ServedModel, bars: readonly Bar[], counts: { added: number; replaced: number; unchanged: number }): ForecastOutcome {
+  const history = model.history;
+  const features = model.features;
+  features.update();
+  const pipeline = model.bundle.pipeline;
+  const n = features.length;
+  const lookahead = pipeline.featureSet.lookahead;
+  const forecasts: BarForecast[] = new Array(bars.length);
+  for (let k = 0; k < bars.length; k++) {
+    const date = bars[k].date;
+    const i = history.indexOf(date);
+    // Only a store restored to an older state removes dates; the client may simply retry.
+    if (i === undefined) throw new ForecastError(`the stored history changed during the request (bar ${date} is gone): retry`, 503, 'history_changed');
+    const row = features.featuresAt(i);
+    const f: BarForecast =
+      row instanceof Float64Array ? { date, y_pred: pipeline.predictFeatures(row) } : { date, y_pred: null, reason: row.reason };
+    if (lookahead > 0 && i >= n - lookahead) f.provisional = true;
+    forecasts[k] = f;
+  }
+  return {
+    model,
+    forecasts,
+    history: { version: history.version, bars: history.length, last_date: history.length ? history.date[history.length - 1] : null, ...counts },
+  };
 }

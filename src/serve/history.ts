@@ -19,7 +19,7 @@ export class HistoryMirror {
   readonly close: number[] = [];
   readonly volume: number[] = [];
   private index = new Map<string, number>();
-  /** Serialises this process's requests on the model (catch-up, merge, feature state). */
+  /** Serialises this process's writes to the model's history (merges); reads never take it. */
   readonly lock = new Mutex();
 
   constructor(
@@ -84,8 +84,40 @@ export class HistoryMirror {
     this.reset(await this.store.load(this.model));
   }
 
-  /** Catches up with the store: a version read, plus the changed bars when another writer moved it. */
-  async sync(): Promise<void> {
+  /** The catch-up read in flight, and the one queued behind it. */
+  private reading: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  /**
+   * Catches up with the store: a version read, plus the changed bars when another writer moved it.
+   * Concurrent callers share reads without weakening read-your-writes: a caller never joins a read
+   * that started before it was called (it could miss a write acknowledged just before), so it waits
+   * for the next read, which every caller arriving meanwhile shares. At most one read per model is
+   * in flight, so a slow store costs one pending query, not one per request.
+   */
+  sync(): Promise<void> {
+    if (this.reading === null) {
+      const read = this.readChanges().finally(() => {
+        if (this.reading === read) this.reading = null;
+      });
+      this.reading = read;
+      return read;
+    }
+    // A read that fails (the store is unavailable) fails its queue too: one timeout per request, not two.
+    this.queued ??= this.reading.then(
+      () => {
+        this.queued = null;
+        return this.sync();
+      },
+      (err: unknown) => {
+        this.queued = null;
+        throw err;
+      },
+    );
+    return this.queued;
+  }
+
+  private async readChanges(): Promise<void> {
     const changes = await this.store.changesSince(this.model, this.version);
     if (changes.version === this.version) return;
     if (changes.version < this.version) {

@@ -14,6 +14,24 @@ export class ServiceMetrics {
   readonly forecasts: client.Counter<'model' | 'outcome'>;
   readonly barsWritten: client.Counter<'model' | 'kind'>;
 
+  /** Label-bound children of the per-request metrics, so a request hashes no label object (hot path). */
+  private readonly requestChildren = new Map<string, { inc(): void; observe(seconds: number): void }>();
+
+  /** Counts one answered request and its server time. */
+  observeRequest(method: string, route: string, status: number, model: string, seconds: number): void {
+    const key = `${method} ${route} ${status} ${model}`;
+    let child = this.requestChildren.get(key);
+    if (!child) {
+      const counter = this.requests.labels({ method, route, status: String(status), model });
+      const histogram = this.latency.labels({ method, route, model });
+      child = { inc: () => counter.inc(), observe: (s) => histogram.observe(s) };
+      // Bounded by routes × statuses × models: route templates, not raw URLs, are the labels.
+      if (this.requestChildren.size < 10_000) this.requestChildren.set(key, child);
+    }
+    child.inc();
+    child.observe(seconds);
+  }
+
   constructor(getRegistry: () => ModelRegistry | null) {
     const registers = [this.registry];
     this.requests = new client.Counter({
@@ -72,6 +90,15 @@ export class ServiceMetrics {
       registers,
       collect() {
         this.set(getRegistry()?.all().length ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'forecast_bundles_refused',
+      help: 'Bundle versions (or folders) the last load or reload refused to serve: damaged, unreadable, unknown format or feature set. Reasons: /readyz.',
+      aggregator: 'max',
+      registers,
+      collect() {
+        this.set(getRegistry()?.refused().length ?? 0);
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'forecast_' });

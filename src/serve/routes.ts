@@ -1,20 +1,20 @@
 /**
- * Service routes: status, health, metrics, model cards, admin reload, OpenAPI.
+ * The service's own routes (the protocols have theirs in ./protocols), by access context:
  *
- *   GET  /                           status for the seed's clients (key)
- *   GET  /healthz                    liveness (no key)
- *   GET  /readyz                     readiness: models loaded and store reachable (no key)
- *   GET  /metrics                    Prometheus exposition (no key)
- *   GET  /models                     served models and versions (key)
- *   GET  /models/{name}              model card of the newest version, ?version= for another (key)
- *   GET  /models/{name}/versions/{v} model card of a version (key)
- *   POST /admin/reload               load new bundles without restart (key)
- *   GET  /openapi.json               OpenAPI document (no key); interactive docs at /docs
+ *   public   GET  /healthz                    liveness
+ *            GET  /readyz                     readiness (src/serve/readiness.ts)
+ *            GET  /metrics                    Prometheus exposition
+ *            GET  /openapi.json               OpenAPI document; interactive docs at /docs
+ *   client   GET  /                           status for the seed's clients
+ *            GET  /models                     served models and versions, with their current stored history
+ *            GET  /models/{name}              model card of the newest version, ?version= for another
+ *            GET  /models/{name}/versions/{v} model card of a version
+ *   admin    POST /admin/reload               load new bundles without restart (ADMIN_API_KEYS)
  */
 import type { FastifyInstance } from 'fastify';
 import type { ServiceContext } from './context.js';
-import { nameParams, nameVersionParams } from './protocols/split.js';
 import type { ServedModel } from './registry.js';
+import { apiKeySecurity, nameParams, nameVersionParams } from './schemas.js';
 
 function historyInfo(m: ServedModel) {
   const h = m.history;
@@ -63,32 +63,18 @@ export function modelCard(ctx: ServiceContext, m: ServedModel) {
   };
 }
 
-export async function serviceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext; serverVersion: string }): Promise<void> {
-  const { ctx } = opts;
-  const secured = { onRequest: ctx.auth.hook };
-  const sec = [{ apiKey: [] }];
-
-  app.get('/', { ...secured, schema: { tags: ['service'], summary: 'Service status', security: sec } }, async () => ({
-    status: ctx.state.shuttingDown ? 'shutting_down' : 'ok',
-    service: 'forecast-service',
-    version: opts.serverVersion,
-    default_model: ctx.registry.defaultName ? ctx.registry.resolve().id : null,
-    models: ctx.registry.all().map((m) => m.id),
-    store: ctx.store.kind,
-    uptime_s: Math.round((Date.now() - ctx.state.startedAt) / 1000),
-    docs: '/docs',
-  }));
-
+export async function publicRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness (no key)' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { tags: ['health'], summary: 'Readiness: models loaded, store reachable (no key)' } }, async (_req, reply) => {
-    if (!ctx.state.ready || ctx.state.shuttingDown) return reply.status(503).send({ status: ctx.state.shuttingDown ? 'shutting_down' : 'starting' });
-    try {
-      await ctx.store.ping();
-    } catch {
-      return reply.status(503).send({ status: 'store_unreachable' });
-    }
-    return { status: 'ready', models: ctx.registry.all().length };
+    const r = await ctx.readiness.check();
+    const body = {
+      status: r.status,
+      models: r.models,
+      ...(r.message ? { message: r.message } : {}),
+      ...(r.refused.length ? { refused: r.refused } : {}),
+    };
+    return reply.status(r.ready ? 200 : 503).send(body);
   });
 
   app.get('/metrics', { schema: { tags: ['service'], summary: 'Prometheus metrics (no key)' } }, async (_req, reply) => {
@@ -96,23 +82,48 @@ export async function serviceRoutes(app: FastifyInstance, opts: { ctx: ServiceCo
     return reply.type(contentType).send(body);
   });
 
-  app.get('/models', { ...secured, schema: { tags: ['models'], summary: 'Served models', security: sec } }, async () => ({
-    default_model: ctx.registry.defaultName,
-    models: ctx.registry.names().map((name) => {
-      const versions = ctx.registry.versions(name);
-      return {
-        name,
-        latest: versions[0].version,
-        versions: versions.map((v) => ({ version: v.version, id: v.id, created_at: v.bundle.manifest.createdAt, feature_set: v.bundle.manifest.featureSet.name })),
-        history: historyInfo(versions[0]),
-      };
-    }),
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const sec = apiKeySecurity;
+  app.get('/', { schema: { tags: ['service'], summary: 'Service status', security: sec } }, async () => ({
+    status: ctx.state.shuttingDown ? 'shutting_down' : 'ok',
+    service: 'forecast-service',
+    version: ctx.serverVersion,
+    default_model: ctx.registry.defaultName ? ctx.registry.resolve().id : null,
+    models: ctx.registry.all().map((m) => m.id),
+    store: ctx.store.kind,
+    uptime_s: Math.round((Date.now() - ctx.state.startedAt) / 1000),
+    docs: '/docs',
   }));
 
+  app.get('/models', { schema: { tags: ['models'], summary: 'Served models, with their current stored history', security: sec } }, async () => {
+    const names = ctx.registry.names();
+    // The stored history, not this process's last view of it: another worker or replica may have written since.
+    await Promise.all(names.map((name) => ctx.registry.versions(name)[0].history.sync()));
+    return {
+      default_model: ctx.registry.defaultName,
+      models: names.map((name) => {
+        const versions = ctx.registry.versions(name);
+        return {
+          name,
+          latest: versions[0].version,
+          versions: versions.map((v) => ({ version: v.version, id: v.id, created_at: v.bundle.manifest.createdAt, feature_set: v.bundle.manifest.featureSet.name })),
+          history: historyInfo(versions[0]),
+        };
+      }),
+    };
+  });
+
+  const card = async (name: string, version: string | null) => {
+    const m = ctx.registry.resolve(name, version);
+    await m.history.sync();
+    return modelCard(ctx, m);
+  };
   app.get<{ Params: { name: string }; Querystring: { version?: string } }>(
     '/models/:name',
     {
-      ...secured,
       schema: {
         tags: ['models'],
         summary: 'Model card (newest version; ?version= for another)',
@@ -121,20 +132,21 @@ export async function serviceRoutes(app: FastifyInstance, opts: { ctx: ServiceCo
         querystring: { type: 'object', properties: { version: { type: 'string', minLength: 1, maxLength: 128 } }, additionalProperties: false },
       },
     },
-    async (req) => modelCard(ctx, ctx.registry.resolve(req.params.name, req.query.version ?? null)),
+    async (req) => card(req.params.name, req.query.version ?? null),
   );
 
   app.get<{ Params: { name: string; version: string } }>(
     '/models/:name/versions/:version',
-    { ...secured, schema: { tags: ['models'], summary: 'Model card of a version', security: sec, params: nameVersionParams } },
-    async (req) => modelCard(ctx, ctx.registry.resolve(req.params.name, req.params.version)),
+    { schema: { tags: ['models'], summary: 'Model card of a version', security: sec, params: nameVersionParams } },
+    async (req) => card(req.params.name, req.params.version),
   );
+}
 
-  app.post('/admin/reload', { ...secured, schema: { tags: ['admin'], summary: 'Load new bundles without restart', security: sec } }, async (req) => {
+export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
+  const sec = [{ adminKey: [] }];
+  app.post('/admin/reload', { schema: { tags: ['admin'], summary: 'Load new bundles without restart (admin key)', security: sec } }, async (req) => {
     const report = await ctx.reload();
     req.log.info({ report }, 'models reloaded');
     return report;
   });
-
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

@@ -1,13 +1,17 @@
 /**
- * Entry of a node:cluster worker (forked by startServer): waits for its options from the primary,
- * builds the app and listens on the shared port. Metrics requests and reloads go through the primary
- * so that /metrics shows every worker and /admin/reload reaches every worker.
+ * Entry of a node:cluster worker (forked by startServer): waits for its configuration from the
+ * primary, builds the app and serves the connections the primary hands it (the worker never listens:
+ * see server.ts). Metrics requests and reloads go through the primary so that /metrics shows every
+ * worker and /admin/reload reaches every worker.
  */
 import cluster from 'node:cluster';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import client from 'prom-client';
+import { serviceConfig } from '../config.js';
 import { ForecastError } from '../errors.js';
 import { buildApp, type ClusterHooks } from './app.js';
-import type { ClusterMessage, ServerOptions } from './server.js';
+import { ConnectionTracker, type ClusterMessage } from './server.js';
 
 let nextId = 1;
 const waiting = new Map<number, (m: ClusterMessage) => void>();
@@ -26,7 +30,20 @@ function ask<T extends ClusterMessage>(msg: ClusterMessage & { id: number }, tim
   });
 }
 
-async function runWorker(options: ServerOptions): Promise<void> {
+function send(msg: ClusterMessage): void {
+  // The primary may be gone; node:cluster then exits this worker on the disconnect.
+  if (process.connected) process.send!(msg, undefined, undefined, () => undefined);
+}
+
+let app: FastifyInstance | null = null;
+let tracker: ConnectionTracker | null = null;
+let draining = false;
+/** The grace the primary gave with its stop, once it has asked. */
+let stopGraceMs: number | null = null;
+let stopping = false;
+
+async function runWorker(msg: Extract<ClusterMessage, { type: 'forecast:start' }>): Promise<void> {
+  const config = serviceConfig(msg.config);
   const hooks: ClusterHooks = {
     async reloadAll() {
       const res = await ask<Extract<ClusterMessage, { type: 'forecast:reload-all-done' }>>({ type: 'forecast:reload-all', id: nextId++ }, 120_000);
@@ -39,66 +56,99 @@ async function runWorker(options: ServerOptions): Promise<void> {
       return { contentType: res.contentType, body: res.body };
     },
   };
-  const app = await buildApp({
-    apiKeys: options.apiKeys,
-    insecureDev: options.insecureDev,
-    databaseUrl: options.databaseUrl,
-    databaseSchema: options.databaseSchema,
-    sqlitePath: options.sqlitePath,
-    maxBodyBytes: options.maxBodyBytes,
-    logLevel: options.logLevel,
-    bundleDir: options.bundleDir,
-    modelsDir: options.modelsDir,
-    defaultModel: options.defaultModel,
-    logger: options.logger,
-    cluster: hooks,
-  });
+  const built = await buildApp({ ...config, logger: msg.logger, cluster: hooks });
   const workerId = String(cluster.worker?.id ?? 0);
-  app.addHook('onSend', async (_req, reply) => {
+  built.addHook('onSend', async (_req, reply) => {
     reply.header('x-worker-id', workerId);
   });
+  await built.ready();
+  // Node's http.Server tracks its connections (the headers and request timeouts, idle detection)
+  // from its 'listening' event; this server is handed connections instead of listening.
+  built.server.emit('listening');
+  tracker = new ConnectionTracker(built.server);
   // Answer the primary's metric collection from this app's registry.
-  client.AggregatorRegistry.setRegistries([app.forecastService.metrics.registry]);
+  client.AggregatorRegistry.setRegistries([built.forecastService.metrics.registry]);
   new client.AggregatorRegistry();
-  process.on('message', (msg: ClusterMessage) => {
-    if (msg?.type === 'forecast:reload') {
-      app.forecastService.reloadLocal().then(
-        (report) => process.send!({ type: 'forecast:reload-done', id: msg.id, report } satisfies ClusterMessage),
-        (err: Error) => process.send!({ type: 'forecast:reload-done', id: msg.id, error: err.message } satisfies ClusterMessage),
-      );
-    }
-  });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    app.forecastService.state.shuttingDown = true;
-    const t = setTimeout(() => process.exit(1), options.shutdownTimeoutMs ?? 10_000);
-    t.unref();
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', () => undefined); // the primary decides (Ctrl-C reaches the whole group)
-  await app.listen({ port: options.port ?? 8000, host: options.host ?? '0.0.0.0' });
+  app = built;
+  if (draining) built.forecastService.state.shuttingDown = true;
+  if (stopGraceMs !== null) return finishStop(stopGraceMs);
+  send({ type: 'forecast:ready' });
+}
+
+/** A connection from the primary: acknowledged before anything is read from it (see server.ts). */
+function accept(id: number, socket: Socket | undefined): void {
+  if (!socket) return;
+  if (!app || stopping) {
+    // Not read: the primary still holds the connection and gives it to another worker.
+    send({ type: 'forecast:conn-ack', id, accepted: false });
+    socket.destroy();
+    return;
+  }
+  send({ type: 'forecast:conn-ack', id, accepted: true });
+  socket.setNoDelay(true);
+  app.server.emit('connection', socket);
+}
+
+function stop(graceMs: number): void {
+  if (stopGraceMs !== null) return;
+  stopGraceMs = graceMs;
+  // Still starting: runWorker stops once the app is built.
+  if (app) void finishStop(graceMs);
+}
+
+async function finishStop(graceMs: number): Promise<void> {
+  if (stopping || !app || !tracker) return;
+  stopping = true;
+  app.forecastService.state.shuttingDown = true;
+  const clean = await tracker.drain(Date.now() + graceMs);
+  await app.close().catch(() => undefined);
+  process.exit(clean ? 0 : 1);
 }
 
 if (cluster.isWorker) {
-  process.on('message', (msg: ClusterMessage) => {
-    if (msg?.type === 'forecast:start') {
-      runWorker(msg.options).catch((err: Error) => {
-        process.stderr.write(`${JSON.stringify({ level: 60, time: Date.now(), pid: process.pid, msg: `worker failed to start: ${err.message}` })}\n`);
-        process.send!({ type: 'forecast:failed', message: err.message } satisfies ClusterMessage, () => process.exit(1));
-      });
-    } else if (msg && (msg.type === 'forecast:metrics-res' || msg.type === 'forecast:reload-all-done')) {
-      const cb = waiting.get(msg.id);
-      if (cb) {
-        waiting.delete(msg.id);
-        cb(msg);
+  // The primary runs the stop (drain delay, then its workers): a SIGTERM or Ctrl-C sent to the whole
+  // process group must not cut it short here. Should the primary die, node:cluster exits this worker
+  // when the IPC channel closes.
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => undefined);
+  process.on('message', (msg: ClusterMessage, handle?: unknown) => {
+    if (!msg || typeof msg !== 'object') return;
+    switch (msg.type) {
+      case 'forecast:start':
+        runWorker(msg).catch((err: Error) => {
+          const code = err instanceof ForecastError ? err.code : (err as NodeJS.ErrnoException).code;
+          process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), pid: process.pid, msg: `worker failed to start: ${err.message}` })}\n`);
+          if (process.connected) process.send!({ type: 'forecast:failed', message: err.message, code } satisfies ClusterMessage, undefined, undefined, () => process.exit(1));
+          else process.exit(1);
+        });
+        break;
+      case 'forecast:conn':
+        accept(msg.id, handle as Socket | undefined);
+        break;
+      case 'forecast:drain':
+        draining = true;
+        if (app) app.forecastService.state.shuttingDown = true;
+        break;
+      case 'forecast:stop':
+        stop(msg.graceMs);
+        break;
+      case 'forecast:reload':
+        if (!app) break;
+        app.forecastService.reloadLocal().then(
+          (report) => send({ type: 'forecast:reload-done', id: msg.id, report }),
+          (err: Error) => send({ type: 'forecast:reload-done', id: msg.id, error: err.message }),
+        );
+        break;
+      case 'forecast:metrics-res':
+      case 'forecast:reload-all-done': {
+        const cb = waiting.get(msg.id);
+        if (cb) {
+          waiting.delete(msg.id);
+          cb(msg);
+        }
+        break;
       }
     }
   });
-  process.send!({ type: 'forecast:hello' } satisfies ClusterMessage);
+  send({ type: 'forecast:hello' });
 }

@@ -1,3 +1,4 @@
+import type { DatabaseTimeouts } from '../config.js';
 import { PostgresHistoryStore } from './postgres.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { HistoryStore } from './types.js';
@@ -5,19 +6,21 @@ import type { HistoryStore } from './types.js';
 export type { BarConflict, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
 export { SAME_VALUE_RELATIVE_TOLERANCE, barDifference, identicalBar, planMerge, sameBar, sameValue } from './same-bar.js';
 export { SqliteHistoryStore } from './sqlite.js';
-export { PostgresHistoryStore } from './postgres.js';
+export { PostgresHistoryStore, storeFailureReason, type StoreFailureReason } from './postgres.js';
 
 export interface StoreSelection {
   /** PostgreSQL when set (shared by replicas), else SQLite. */
   databaseUrl?: string | null;
   databaseSchema?: string;
   sqlitePath?: string;
+  /** PostgreSQL connect, query and statement limits and pool size (defaults: `DEFAULT_CONFIG.database`). */
+  database?: Partial<DatabaseTimeouts>;
 }
 
 /** The store the configuration names: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. */
 export async function openHistoryStore(sel: StoreSelection): Promise<HistoryStore> {
   if (sel.databaseUrl) {
-    const store = new PostgresHistoryStore({ connectionString: sel.databaseUrl, schema: sel.databaseSchema });
+    const store = new PostgresHistoryStore({ connectionString: sel.databaseUrl, schema: sel.databaseSchema, timeouts: sel.database });
     try {
       await store.init();
     } catch (err) {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { barsToSeries, type Bar, type BarSeries } from '../data/bars.js';
-import { ForecastError } from '../errors.js';
+import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
 
@@ -31,10 +31,40 @@ INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
 /** A stored bar row: the columns are named like the fields of a Bar. */
 type BarRow = Bar;
 
+// The file is locked by another process past the busy timeout, or the disk failed or filled up:
+// the store cannot serve now (503) but may later; every other SQLite error is a bug or bad data.
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|PROTOCOL|NOMEM)(_|$)/;
+
+/** StoreUnavailableError for an SQLite error that means "not now", else null. */
+export function sqliteUnavailable(err: unknown): StoreUnavailableError | null {
+  if (err instanceof ForecastError || !(err instanceof Error)) return null;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.test(code)) {
+    const what = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? 'is locked by another writer' : 'cannot be read or written';
+    return new StoreUnavailableError(`the SQLite history store ${what} (${code}); retry later`, { reason: code.toLowerCase(), cause: err });
+  }
+  // better-sqlite3's wording for a call after close() (a request finishing during shutdown).
+  if (err instanceof TypeError && /database connection is not open/.test(err.message))
+    return new StoreUnavailableError('the SQLite history store is closed; retry later', { reason: 'closed', cause: err });
+  return null;
+}
+
+function guard<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw sqliteUnavailable(err) ?? err;
+  }
+}
+
 export interface SqliteStoreOptions {
   /** File path; created (with its folder) on first start. `:memory:` for a private in-memory store. */
   path: string;
-  /** How long a writer waits for another process's write lock (ms, default 10000). */
+  /**
+   * How long a writer waits for another process's write lock (ms, default 5000). better-sqlite3
+   * waits synchronously, stalling every request of the process, so this stays a few seconds; past
+   * it the call fails with StoreUnavailableError.
+   */
   busyTimeoutMs?: number;
 }
 
@@ -54,11 +84,19 @@ export class SqliteHistoryStore implements HistoryStore {
     const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
     this.location = `sqlite:${path}`;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 10_000 });
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.transaction(() => this.db.exec(SCHEMA)).immediate();
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      const open = db;
+      open.transaction(() => open.exec(SCHEMA)).immediate();
+    } catch (err) {
+      db?.close();
+      throw sqliteUnavailable(err) ?? err;
+    }
+    this.db = db;
     this.stmts = this.prepare();
   }
 
@@ -89,67 +127,70 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   async ensureModel(model: string, seed: BarSeries): Promise<number> {
-    return this.db
-      .transaction(() => {
-        this.stmts.createModel.run(model, new Date().toISOString());
-        const version = this.currentVersion(model);
-        if (this.stmts.countBars.get(model)!.n > 0 || seed.date.length === 0) return version;
-        const next = version + 1;
-        for (let i = 0; i < seed.date.length; i++) {
-          this.stmts.insert.run(model, seed.date[i], seed.open[i], seed.high[i], seed.low[i], seed.close[i], seed.volume[i], next);
-        }
-        this.stmts.setVersion.run(next, new Date().toISOString(), model);
-        return next;
-      })
-      .immediate();
+    const seedOnce = this.db.transaction(() => {
+      this.stmts.createModel.run(model, new Date().toISOString());
+      const version = this.currentVersion(model);
+      if (this.stmts.countBars.get(model)!.n > 0 || seed.date.length === 0) return version;
+      const next = version + 1;
+      for (let i = 0; i < seed.date.length; i++) {
+        this.stmts.insert.run(model, seed.date[i], seed.open[i], seed.high[i], seed.low[i], seed.close[i], seed.volume[i], next);
+      }
+      this.stmts.setVersion.run(next, new Date().toISOString(), model);
+      return next;
+    });
+    return guard(() => seedOnce.immediate());
   }
 
   async version(model: string): Promise<number> {
-    return this.currentVersion(model);
+    return guard(() => this.currentVersion(model));
   }
 
   async load(model: string): Promise<HistorySnapshot> {
     // A deferred transaction: version and rows come from one snapshot.
-    return this.db.transaction(() => {
-      const version = this.currentVersion(model);
-      return { version, bars: barsToSeries(this.stmts.all.all(model)) };
-    })();
+    return guard(() =>
+      this.db.transaction(() => {
+        const version = this.currentVersion(model);
+        return { version, bars: barsToSeries(this.stmts.all.all(model)) };
+      })(),
+    );
   }
 
   async changesSince(model: string, version: number): Promise<HistoryChanges> {
     // The per-request freshness check: one indexed read when nothing changed.
-    const current = this.currentVersion(model);
-    if (current === version) return { version, bars: [] };
-    return this.db.transaction(() => ({ version: this.currentVersion(model), bars: this.stmts.since.all(model, version) }))();
+    return guard(() => {
+      const current = this.currentVersion(model);
+      if (current === version) return { version, bars: [] };
+      return this.db.transaction(() => ({ version: this.currentVersion(model), bars: this.stmts.since.all(model, version) }))();
+    });
   }
 
   async merge(model: string, bars: readonly Bar[], options: MergeOptions = {}): Promise<MergeResult> {
-    return this.db
-      .transaction((): MergeResult => {
-        const current = this.stmts.version.get(model);
-        if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
-        const version = current.version;
-        const stored = new Map<string, Bar>();
-        for (const b of bars) {
-          const row = this.stmts.one.get(model, b.date);
-          if (row) stored.set(b.date, row);
-        }
-        const plan = planMerge(bars, stored, options.replace === true);
-        if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
-        const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
-        if (plan.inserts.length === 0 && plan.updates.length === 0) return result;
-        const next = version + 1;
-        for (const b of plan.inserts) this.stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next);
-        for (const b of plan.updates) this.stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date);
-        this.stmts.setVersion.run(next, new Date().toISOString(), model);
-        result.version = next;
-        return result;
-      })
-      .immediate();
+    const mergeOnce = this.db.transaction((): MergeResult => {
+      const current = this.stmts.version.get(model);
+      if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+      const version = current.version;
+      const stored = new Map<string, Bar>();
+      for (const b of bars) {
+        const row = this.stmts.one.get(model, b.date);
+        if (row) stored.set(b.date, row);
+      }
+      const plan = planMerge(bars, stored, options.replace === true);
+      if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
+      const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
+      if (plan.inserts.length === 0 && plan.updates.length === 0) return result;
+      const next = version + 1;
+      for (const b of plan.inserts) this.stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next);
+      for (const b of plan.updates) this.stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date);
+      this.stmts.setVersion.run(next, new Date().toISOString(), model);
+      result.version = next;
+      return result;
+    });
+    return guard(() => mergeOnce.immediate());
   }
 
-  async ping(): Promise<void> {
-    this.stmts.ping.get();
+  /** Synchronous and local: `timeoutMs` has nothing to bound beyond the busy timeout. */
+  async ping(_timeoutMs?: number): Promise<void> {
+    guard(() => this.stmts.ping.get());
   }
 
   async close(): Promise<void> {

@@ -25,10 +25,17 @@ export interface HistoryStore {
    * Merges bars in one transaction, serialised with every other writer of the model: a bar equal
    * (see `sameBar`) to the stored one is left as stored; a new date is inserted; a different value
    * is a conflict (ForecastError 409, nothing written) unless `replace`. Durable when it resolves.
+   *
+   * Every method rejects with StoreUnavailableError (503) when the store cannot be reached or does
+   * not answer within its timeouts, and never hangs; other errors (409, 404) keep their own type.
+   * A merge that failed so may or may not have been committed: resubmitting the same bars is safe.
    */
   merge(model: string, bars: readonly Bar[], options?: MergeOptions): Promise<MergeResult>;
-  /** Throws if the store cannot be reached (readiness probe). */
-  ping(): Promise<void>;
+  /**
+   * Throws if the store cannot serve (readiness probe): StoreUnavailableError when it cannot be
+   * reached. Never waits longer than the store's own timeouts, nor than `timeoutMs` when given.
+   */
+  ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 

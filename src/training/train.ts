@@ -14,9 +14,8 @@ import {
   StandardScaler,
   TimeSeriesSplit,
   takeRows,
+  type Estimator,
   type Matrix,
-  type ModelState,
-  type Regressor,
 } from '../models/index.js';
 import { createMatrix } from '../models/matrix.js';
 import { DEFAULT_LEARN_FRACTION, MODERN_RECIPE, REFERENCE_RECIPE, type Recipe, type TreeHyperparameters } from './recipe.js';
@@ -71,8 +70,8 @@ export interface TrainResult {
   tree: { nodes: number; leaves: number; depth: number } | null;
 }
 
-function makeModel(kind: 'tree' | 'linear', hyper: TreeHyperparameters): Regressor<ModelState> {
-  if (kind === 'linear') return new LinearRegression() as unknown as Regressor<ModelState>;
+function makeModel(kind: 'tree' | 'linear', hyper: TreeHyperparameters): Estimator {
+  if (kind === 'linear') return new LinearRegression();
   return new DecisionTreeRegressor({
     maxDepth: hyper.maxDepth ?? undefined,
     minSamplesSplit: hyper.minSamplesSplit,
@@ -80,7 +79,7 @@ function makeModel(kind: 'tree' | 'linear', hyper: TreeHyperparameters): Regress
     maxLeafNodes: hyper.maxLeafNodes ?? undefined,
     randomState: hyper.randomState,
     thresholdRule: hyper.thresholdRule,
-  }) as unknown as Regressor<ModelState>;
+  });
 }
 
 function meanMetrics(folds: FoldReport[]): RegressionMetrics | null {
@@ -124,10 +123,10 @@ export function train(options: TrainOptions): TrainResult {
   const inputs = scaffold.transform(rows.X);
 
   const folds: FoldReport[] = [];
-  let finalModel: Regressor<ModelState> | null = null;
+  let finalModel: Estimator | null = null;
   let fitRows: [number, number] = [0, learnRows];
   const splits = [...new TimeSeriesSplit({ nSplits: cvSplits }).split(learnRows)];
-  splits.forEach((split, f) => {
+  for (const [f, split] of splits.entries()) {
     progress('cross-validation', f, splits.length);
     const model = makeModel(options.model, hyper);
     const [ts, te] = split.train;
@@ -137,10 +136,10 @@ export function train(options: TrainOptions): TrainResult {
     folds.push({ fold: f + 1, train: [ts, te], validation: [vs, ve], metrics: regressionMetrics(rows.y.slice(vs, ve), pred) });
     finalModel = model;
     fitRows = [ts, te];
-  });
+  }
   progress('cross-validation', splits.length, splits.length);
   if (!finalModel) throw new ForecastError('no cross-validation fold was produced', 422, 'invalid_option');
-  const model: Regressor<ModelState> = finalModel;
+  const model = finalModel;
 
   const pipeline = new FeaturePipeline(featureSet, scaler, expansion, model, recipe.csvRoundTrip);
   const testPred = model.predict(takeRows(inputs, learnRows, n));

@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import { inflateRawSync } from 'node:zlib';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoBundle, type LoadedBundle } from '../../src/bundle/index.js';
+import type { LoadedBundle } from '../../src/bundle/index.js';
+import { ensureDemoBundle } from '../../src/training/demo.js';
 import { DEFAULT_CONFIG, loadConfig } from '../../src/config.js';
 import {
   createHandler,

@@ -64,6 +64,18 @@ describe('API keys', () => {
     expect((await call(srv.url, '/', { key: null, headers: { authorization: `Bearer ${OTHER_KEY}` } })).status).toBe(200);
   });
 
+  it('reads the Authorization scheme case-insensitively (RFC 9110 §11.1), with extra spaces; Basic is not a key', async () => {
+    for (const authorization of [`bearer ${KEY}`, `BEARER ${KEY}`, `Bearer   ${KEY}`, `bEaReR ${KEY}  `]) {
+      const r = await call(srv.url, '/forecast', { key: null, body, headers: { authorization } });
+      expect(r.status, authorization).toBe(200);
+    }
+    for (const authorization of [`Basic ${Buffer.from(`user:${KEY}`).toString('base64')}`, `Basic ${KEY}`, `Bearer${KEY}`, `${KEY}`, `Bearer ${'x'.repeat(8000)}`]) {
+      const r = await call(srv.url, '/forecast', { key: null, body, headers: { authorization } });
+      expect(r.status, authorization.slice(0, 40)).toBe(401);
+      expect(r.body.error.code).toBe('unauthorized');
+    }
+  });
+
   it('leaves health, metrics and docs open', async () => {
     for (const path of ['/healthz', '/readyz', '/metrics', '/openapi.json', '/ping', '/v2/health/live', '/v2/health/ready', '/v2']) {
       const r = await call(srv.url, path, { key: null });

@@ -102,6 +102,25 @@ describe('bad input never gives a 500 and never changes stored data', () => {
     expectRejected({ body: { columns: COLS, data: [[1532563200000.5, 100, 101, 99, 100, 1]] } }, 422, 'invalid_date', { row: 0, field: 'date' }));
   it('epoch seconds instead of milliseconds → 422', () =>
     expectRejected({ body: { columns: COLS, data: [[1532563200, 100, 101, 99, 100, 1]] } }, 422, 'invalid_date', { row: 0, message: /seconds/ }));
+  it('negative epoch milliseconds → 422 like other pre-1973 epochs (they were stored as 1969 bars)', () =>
+    expectRejected({ body: { columns: COLS, data: [[-86_400_000, 100, 101, 99, 100, 1]] } }, 422, 'invalid_date', { row: 0, field: 'date', message: /before 1973/ }));
+  it('epoch milliseconds from the year 3000 on → 422', () =>
+    expectRejected({ body: { columns: COLS, data: [[32_503_680_000_000, 100, 101, 99, 100, 1]] } }, 422, 'invalid_date', { row: 0, field: 'date' }));
+  it('a date string longer than 64 characters → 422, even if it trims to a date', () =>
+    expectRejected({ body: { columns: COLS, data: [[`${next}${' '.repeat(60)}`, 100, 101, 99, 100, 1]] } }, 422, 'invalid_date', { row: 0, field: 'date', message: /too long/ }));
+  it('a long string cell is named, not echoed', async () => {
+    const r = await expectRejected({ body: { columns: COLS, data: [[next, 100, 101, 99, 'x'.repeat(30_000), 1]] } }, 422, 'invalid_type', { row: 0, field: 'close' });
+    expect(r.text.length).toBeLessThan(1000);
+  });
+  it('a column name longer than 64 characters → 400 naming it', () =>
+    expectRejected({ body: { columns: [...COLS.slice(0, 5), 'v'.repeat(30_000)], data: [good()] } }, 400, 'invalid_request', { message: /columns\/5/ }));
+  it("prototype names as columns or record keys are unknown fields", async () => {
+    await expectRejected({ body: { columns: [...COLS, 'constructor'], data: [[...good(), 1]] } }, 422, 'unknown_column', { column: 'constructor' });
+    await expectRejected({ body: { columns: [...COLS.slice(0, 5), 'toString'], data: [good()] } }, 422, 'unknown_column', { column: 'toString' });
+    const record = Object.fromEntries(COLS.map((c, j) => [c, good()[j]]));
+    await expectRejected({ body: { dataframe_records: [{ ...record, constructor: 1 }] } }, 422, 'unknown_column', { row: 0, field: 'constructor' }, '/invocations');
+    await expectRejected({ body: { dataframe_records: [{ ...record, hasOwnProperty: 1 }] } }, 422, 'unknown_column', { row: 0, field: 'hasOwnProperty' }, '/invocations');
+  });
   it('unsorted dates → 422', () =>
     expectRejected({ body: { columns: COLS, data: [good(next2), good(next)] } }, 422, 'unsorted_dates', { row: 1, field: 'date' }));
   it('repeated dates → 422', () =>

@@ -3,16 +3,16 @@ import { join } from 'node:path';
 import { pipelineFromManifest } from '../../src/bundle/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { expectedForecasts, nextWeekday, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
-import { KEY, tempDir } from './helpers/http.js';
+import { ADMIN_KEY, KEY, tempDir } from './helpers/http.js';
 import { spawnServer, type ServerProcess } from './helpers/process.js';
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 3 };
 
 /** A fresh TCP connection per request, so node:cluster's round robin spreads them over the workers. */
-async function fresh(url: string, path: string, body?: unknown) {
+async function fresh(url: string, path: string, body?: unknown, key = KEY) {
   const res = await fetch(`${url}${path}`, {
     method: body ? 'POST' : 'GET',
-    headers: { 'x-api-key': KEY, 'content-type': 'application/json', connection: 'close' },
+    headers: { 'x-api-key': key, 'content-type': 'application/json', connection: 'close' },
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: res.status, worker: res.headers.get('x-worker-id'), body: (await res.json()) as any };
@@ -32,6 +32,7 @@ describe('two worker processes on one SQLite file', () => {
       host: '127.0.0.1',
       workers: 2,
       apiKeys: [KEY],
+      adminApiKeys: [ADMIN_KEY],
       bundleDir,
       sqlitePath: join(tmp.dir, 'history.sqlite'),
       logger: false,
@@ -111,7 +112,7 @@ describe('two worker processes on one SQLite file', () => {
     expect(text).toMatch(/forecast_http_requests_total\{[^}]*route="\/forecast"/);
     const total = [...text.matchAll(/^forecast_forecasts_total\{[^}]*outcome="value"\} (\d+)/gm)].reduce((s, x) => s + Number(x[1]), 0);
     expect(total).toBeGreaterThanOrEqual(4 + 4 * 4 * 2 + 40);
-    const reload = await fresh(srv.url, '/admin/reload', {});
+    const reload = await fresh(srv.url, '/admin/reload', {}, ADMIN_KEY);
     expect(reload.status).toBe(200);
     expect(reload.body.models).toEqual(['acme@1']);
   });

@@ -4,7 +4,7 @@ import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { pipelineFromManifest } from '../../src/bundle/index.js';
 import type { BarSeries } from '../../src/data/bars.js';
 import { expectedForecast as expectedWith, nextWeekday, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
-import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
+import { ADMIN_KEY, call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
 // Versions of one model on one history (acme), differing in tree depth and feature set; and two more models.
 const ACME: Record<string, TinySpec> = {
@@ -127,7 +127,7 @@ describe('models folder, model cards, status, metrics, docs, reload', () => {
   it('POST /admin/reload serves new versions and models without restart', async () => {
     await writeTinyBundle(join(models, 'acme', '11'), ACME['11']);
     await writeTinyBundle(join(models, 'gamma', '1'), GAMMA);
-    const r = await call(srv.url, '/admin/reload', { body: {} });
+    const r = await call(srv.url, '/admin/reload', { body: {}, key: ADMIN_KEY });
     expect(r.status).toBe(200);
     expect(r.body.added.sort()).toEqual(['acme@11', 'gamma@1']);
     expect(r.body.kept).toContain('acme@10');

@@ -10,7 +10,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForecastError } from '../../errors.js';
 import { barsFromRecords, barsFromSplit } from '../bar-table.js';
-import { forecastQuerySchema, runForecast, wantsReplace, type ForecastQuery, type ServiceContext } from '../context.js';
+import { runForecast, type ProtocolRoutes, type ServiceContext } from '../context.js';
+import { apiKeySecurity, forecastQuerySchema, wantsReplace, type ForecastQuery } from '../schemas.js';
 
 const MLFLOW_INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'];
 
@@ -19,7 +20,13 @@ const invocationsBody = {
   description: 'MLflow scoring input: exactly one of dataframe_split, dataframe_records.',
   properties: {
     dataframe_split: { $ref: 'SplitFrame#' },
-    dataframe_records: { type: 'array', minItems: 1, items: { type: 'object', additionalProperties: { type: ['number', 'string', 'null'] } } },
+    // maxProperties (checked by ajv before it walks the keys): a record has six fields; 64 leaves room
+    // to name an unknown one, while a record of 60,000 keys is refused without enumerating them twice.
+    dataframe_records: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'object', maxProperties: 64, additionalProperties: { type: ['number', 'string', 'null'] } },
+    },
     instances: {},
     inputs: {},
     params: { type: 'object' },
@@ -34,16 +41,14 @@ interface InvocationsBody {
   inputs?: unknown;
 }
 
-export async function mlflowProtocol(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
-  const { ctx } = opts;
+async function mlflowClientRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.post<{ Body: InvocationsBody; Querystring: ForecastQuery }>(
     '/invocations',
     {
-      onRequest: ctx.auth.hook,
       schema: {
         tags: ['mlflow'],
         summary: 'MLflow scoring: dataframe_split or dataframe_records in, predictions out',
-        security: [{ apiKey: [] }],
+        security: apiKeySecurity,
         querystring: {
           ...forecastQuerySchema,
           properties: { ...forecastQuerySchema.properties, model: { type: 'string', minLength: 1, maxLength: 128, description: 'Model name (default model when absent).' } },
@@ -57,7 +62,8 @@ export async function mlflowProtocol(app: FastifyInstance, opts: { ctx: ServiceC
     },
     async (request: FastifyRequest<{ Body: InvocationsBody; Querystring: ForecastQuery }>) => {
       const body = request.body;
-      const given = MLFLOW_INPUT_KEYS.filter((k) => (body as Record<string, unknown>)[k] !== undefined);
+      // Own keys only: nothing inherited can pose as an input.
+      const given = MLFLOW_INPUT_KEYS.filter((k) => Object.hasOwn(body, k));
       if (given.length !== 1)
         throw new ForecastError(
           `send exactly one of dataframe_split, dataframe_records (got ${given.length ? given.join(', ') : 'none'})`,
@@ -69,14 +75,19 @@ export async function mlflowProtocol(app: FastifyInstance, opts: { ctx: ServiceC
         throw new ForecastError(`'${given[0]}' tensors are not accepted: this model takes a bar table (dataframe_split or dataframe_records)`, 422, 'unsupported_input', {
           accepted: ['dataframe_split', 'dataframe_records'],
         });
-      const bars = body.dataframe_split ? barsFromSplit(body.dataframe_split) : barsFromRecords(body.dataframe_records!);
+      const bars = await (body.dataframe_split ? barsFromSplit(body.dataframe_split) : barsFromRecords(body.dataframe_records!));
       const model = ctx.registry.resolve(request.query.model ?? null, request.query.version ?? null);
       const out = await runForecast(ctx, request, model, bars, wantsReplace(request.query));
       return { predictions: out.forecasts.map((f) => f.y_pred) };
     },
   );
+}
+
+async function mlflowPublicRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   app.get('/ping', { schema: { tags: ['mlflow', 'health'], summary: 'MLflow health check (no key)' } }, async (_req, reply) => {
-    if (!ctx.state.ready || ctx.state.shuttingDown) return reply.status(503).send('\n');
-    return reply.type('application/json').send('\n');
+    const r = await ctx.readiness.check();
+    return reply.status(r.ready ? 200 : 503).type('application/json').send('\n');
   });
 }
+
+export const mlflowProtocol: ProtocolRoutes = { public: mlflowPublicRoutes, client: mlflowClientRoutes };

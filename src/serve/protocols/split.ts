@@ -7,7 +7,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { barsFromSplit } from '../bar-table.js';
-import { runForecast, forecastQuerySchema, wantsReplace, type ForecastQuery, type ServiceContext } from '../context.js';
+import { runForecast, type ProtocolRoutes, type ServiceContext } from '../context.js';
+import { apiKeySecurity, forecastQuerySchema, nameParams, nameVersionParams, wantsReplace, type ForecastQuery } from '../schemas.js';
 import type { ForecastOutcome } from '../forecast.js';
 
 const cell = { type: ['number', 'string', 'null'] } as const;
@@ -20,7 +21,7 @@ export const splitFrameSchema = {
     'dates as epoch milliseconds or ISO-8601 strings (or in `index` when there is no date column); rows oldest first, one per date.',
   required: ['columns', 'data'],
   properties: {
-    columns: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 64 },
+    columns: { type: 'array', items: { type: 'string', maxLength: 64 }, minItems: 1, maxItems: 64 },
     index: { type: 'array', items: cell },
     data: { type: 'array', minItems: 1, items: { type: 'array', items: cell } },
   },
@@ -80,18 +81,16 @@ interface SplitBody {
   data: unknown[][];
 }
 
-export async function splitProtocol(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
-  const { ctx } = opts;
-  app.addHook('onRequest', ctx.auth.hook);
+async function splitRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const common = {
     tags: ['forecast'],
-    security: [{ apiKey: [] }],
+    security: apiKeySecurity,
     body: { $ref: 'SplitFrame#' },
     response: { 200: forecastResponse, '4xx': { $ref: 'Error#' } },
   };
   const handle = async (request: FastifyRequest<{ Body: SplitBody; Querystring: ForecastQuery }>, name: string | null, version: string | null) => {
     const model = ctx.registry.resolve(name, version ?? request.query.version);
-    const bars = barsFromSplit(request.body);
+    const bars = await barsFromSplit(request.body);
     return splitResponse(await runForecast(ctx, request, model, bars, wantsReplace(request.query)));
   };
   app.post<{ Body: SplitBody; Querystring: ForecastQuery }>(
@@ -118,14 +117,5 @@ export async function splitProtocol(app: FastifyInstance, opts: { ctx: ServiceCo
   );
 }
 
-export const nameParams = {
-  type: 'object',
-  required: ['name'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 128 } },
-} as const;
-
-export const nameVersionParams = {
-  type: 'object',
-  required: ['name', 'version'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 128 }, version: { type: 'string', minLength: 1, maxLength: 128 } },
-} as const;
+/** The seed's protocol: keyed routes only. */
+export const splitProtocol: ProtocolRoutes = { client: splitRoutes };

@@ -7,6 +7,8 @@ import { buildApp, type AppOptions } from '../../../src/serve/app.js';
 
 export const KEY = 'test-key-0123456789abcdef';
 export const OTHER_KEY = 'other-key-0123456789abcdef';
+/** The admin key (ADMIN_API_KEYS) of test servers: only it may call POST /admin/*. */
+export const ADMIN_KEY = 'admin-key-0123456789abcdef';
 
 export interface TestServer {
   app: FastifyInstance;
@@ -16,7 +18,7 @@ export interface TestServer {
 
 /** Starts the real app on a free port on 127.0.0.1. */
 export async function startTestServer(options: AppOptions): Promise<TestServer> {
-  const app = await buildApp({ apiKeys: [KEY], logger: false, ...options });
+  const app = await buildApp({ apiKeys: [KEY], adminApiKeys: [ADMIN_KEY], logger: false, ...options });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
