@@ -10,13 +10,15 @@ export function registerServe(program: Command): void {
     .argument('[bundle]', 'one bundle folder')
     .option('--models <dir>', 'a folder of bundles laid out name/version/ (the newest version of each serves)')
     .option('--port <port>', 'TCP port (default: PORT, else 8000)', parseIntOption('--port'))
+    .option('--host <host>', 'listen address (default: HOST, else 0.0.0.0)')
     .option('--workers <n>', 'worker processes sharing the port (default: WEB_CONCURRENCY, else one per core)', parseIntOption('--workers'))
     .option('--insecure-dev', 'serve without API keys (local development only)')
-    .action(async (bundle: string | undefined, opts: { models?: string; port?: number; workers?: number; insecureDev?: boolean }) => {
+    .action(async (bundle: string | undefined, opts: { models?: string; port?: number; host?: string; workers?: number; insecureDev?: boolean }) => {
       const config = loadConfig(process.env, {
         bundleDir: bundle,
         modelsDir: opts.models,
         port: opts.port,
+        host: opts.host,
         workers: opts.workers,
         insecureDev: opts.insecureDev ? true : undefined,
       });

@@ -20,6 +20,7 @@ import type { HistoryStore } from '../store/types.js';
 import { accessContext, ApiKeyAuth, RouteAccessLog } from './auth.js';
 import type { ProtocolRoutes, ServiceContext } from './context.js';
 import { clientErrorHandler, errorSchema, installErrorHandling } from './errors.js';
+import { parseJsonBody } from './json-body.js';
 import { ServiceMetrics } from './metrics.js';
 import { Mutex } from './mutex.js';
 import { mlflowProtocol } from './protocols/mlflow.js';
@@ -161,7 +162,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   app.decorate('forecastService', { ...ctx, reloadLocal });
   app.decorateRequest('modelLabel', '');
 
-  app.removeContentTypeParser(['text/plain']);
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   app.addHook('onRoute', (route) => ctx.access.observe(route));
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {

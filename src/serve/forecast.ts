@@ -49,32 +49,49 @@ export async function forecastBars(model: ServedModel, store: HistoryStore, bars
       return { added: merged.added, replaced: merged.replaced, unchanged: merged.unchanged };
     });
   }
+  if (model.features.lagging) await model.features.catchUp();
   return forecastFromHistory(model, bars, counts);
 }
 
-/** Synchronous from here on: the history and the feature state cannot change under it. */
-function forecastFromHistory(model: ServedModel, bars: readonly Bar[], counts: { added: number; replaced: number; unchanged: number }): ForecastOutcome {
+/** Rows predicted between yields to the event loop: a 1 MiB request must not hold the loop for long. */
+const PREDICT_SLICE = 2048;
+
+/**
+ * Features of every submitted bar are read synchronously (the history and the feature state cannot
+ * change under them); the model then runs on that snapshot, in slices with a yield between, so
+ * other requests (health probes included) are answered while a large request is computed.
+ */
+async function forecastFromHistory(model: ServedModel, bars: readonly Bar[], counts: { added: number; replaced: number; unchanged: number }): Promise<ForecastOutcome> {
   const history = model.history;
   const features = model.features;
   features.update();
   const pipeline = model.bundle.pipeline;
   const n = features.length;
   const lookahead = pipeline.featureSet.lookahead;
+  const width = pipeline.featureSet.featureNames.length;
   const forecasts: BarForecast[] = new Array(bars.length);
+  // Rows with usable features, copied out of the engine's reused buffer.
+  const usable: number[] = [];
+  const snapshot = new Float64Array(bars.length * width);
   for (let k = 0; k < bars.length; k++) {
     const date = bars[k].date;
     const i = history.indexOf(date);
     // Only a store restored to an older state removes dates; the client may simply retry.
     if (i === undefined) throw new ForecastError(`the stored history changed during the request (bar ${date} is gone): retry`, 503, 'history_changed');
     const row = features.featuresAt(i);
-    const f: BarForecast =
-      row instanceof Float64Array ? { date, y_pred: pipeline.predictFeatures(row) } : { date, y_pred: null, reason: row.reason };
+    const f: BarForecast = row instanceof Float64Array ? { date, y_pred: null } : { date, y_pred: null, reason: row.reason };
+    if (row instanceof Float64Array) {
+      snapshot.set(row, usable.length * width);
+      usable.push(k);
+    }
     if (lookahead > 0 && i >= n - lookahead) f.provisional = true;
     forecasts[k] = f;
   }
-  return {
-    model,
-    forecasts,
-    history: { version: history.version, bars: history.length, last_date: history.length ? history.date[history.length - 1] : null, ...counts },
-  };
+  const info = { version: history.version, bars: history.length, last_date: history.length ? history.date[history.length - 1] : null, ...counts };
+  for (let start = 0; start < usable.length; start += PREDICT_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const end = Math.min(usable.length, start + PREDICT_SLICE);
+    for (let u = start; u < end; u++) forecasts[usable[u]].y_pred = pipeline.predictFeatures(snapshot.subarray(u * width, (u + 1) * width));
+  }
+  return { model, forecasts, history: info };
 }

@@ -176,6 +176,9 @@ export class HistoryMirror {
   }
 }
 
+/** Bars appended between yields when a feature state catches up with a large write. */
+const APPEND_SLICE = 2048;
+
 /** Why a bar gets no forecast. */
 export interface NoForecast {
   reason: string;
@@ -211,6 +214,27 @@ export class FeatureState {
 
   get length(): number {
     return this.engine.length;
+  }
+
+  /** True when more than one slice of bars waits to be appended (a large request's new bars). */
+  get lagging(): boolean {
+    return this.history.length - this.engine.length > APPEND_SLICE;
+  }
+
+  /**
+   * Appends waiting bars in slices with a yield between them, so a large request's new bars do not
+   * hold the event loop; the request's synchronous `update()` then finds little or nothing left.
+   * Safe beside concurrent requests: every append leaves the engine consistent, and `update()`
+   * continues from wherever it stands.
+   */
+  async catchUp(): Promise<void> {
+    while (this.lagging) {
+      const h = this.history;
+      if (this.epoch !== h.epoch || this.engine.length > h.length) return; // a rebuild: update() does it in one pass
+      const end = this.engine.length + APPEND_SLICE;
+      for (let i = this.engine.length; i < end; i++) this.engine.append(h.barAt(i));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
 
   /**

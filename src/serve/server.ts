@@ -100,6 +100,17 @@ function unhealable(code: string | undefined): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
+/** Whether `work` settled within `ms`: a store that hangs on close must not hang the exit. */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  try {
+    return await Promise.race([work.then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** JSON log lines of the process that has no app (the primary), in pino's shape. */
 type Log = (level: 'info' | 'warn' | 'error' | 'fatal', msg: string, extra?: Record<string, unknown>) => void;
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -261,9 +272,10 @@ async function startSingle(
     // The listening socket only: http.Server#close would also close connections whose request has
     // not arrived yet.
     net.Server.prototype.close.call(app.server);
-    const clean = await tracker.drain(Date.now() + config.shutdownTimeoutMs);
-    await app.close();
-    return clean;
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    const drained = await tracker.drain(deadline);
+    const closed = await settlesWithin(app.close(), Math.max(1000, deadline - Date.now()));
+    return drained && closed;
   };
   let stopping: Promise<boolean> | null = null;
   let off = () => undefined as void;
@@ -292,9 +304,15 @@ async function startSingle(
  * room, is sent with the socket kept open here, and is closed here only once the worker acknowledges
  * it; a worker that exits first never read it, so it goes to another worker.
  */
+interface Waiting {
+  socket: Socket;
+  /** When the primary accepted it: the wait is bounded from there, however often it is handed back. */
+  since: number;
+}
+
 class ConnectionRouter {
-  private readonly queue: { socket: Socket; since: number }[] = [];
-  private readonly workers = new Map<Worker, { unacked: Map<number, Socket> }>();
+  private readonly queue: Waiting[] = [];
+  private readonly workers = new Map<Worker, { unacked: Map<number, Waiting> }>();
   private order: Worker[] = [];
   private turn = 0;
   private nextId = 1;
@@ -306,6 +324,10 @@ class ConnectionRouter {
   add(socket: Socket): void {
     // The client may reset while it waits here; that is its business, not the primary's crash.
     socket.on('error', () => undefined);
+    // Sending a socket that names its server makes node record, on that server, every process the
+    // socket goes to (to count connections across processes), for the primary's lifetime: one entry
+    // per worker ever started, restarts included. Nothing here uses that count.
+    (socket as Socket & { server: unknown }).server = null;
     this.queue.push({ socket, since: Date.now() });
     this.dispatch();
   }
@@ -323,19 +345,18 @@ class ConnectionRouter {
     if (!w) return;
     this.workers.delete(worker);
     this.order = [...this.workers.keys()];
-    const back = [...w.unacked.values()].filter((s) => !s.destroyed).map((socket) => ({ socket, since: Date.now() }));
-    this.queue.unshift(...back);
+    this.queue.unshift(...[...w.unacked.values()].filter((c) => !c.socket.destroyed));
     this.dispatch();
   }
 
   ack(worker: Worker, id: number, accepted: boolean): void {
     const w = this.workers.get(worker);
-    const socket = w?.unacked.get(id);
-    if (!w || !socket) return;
+    const c = w?.unacked.get(id);
+    if (!w || !c) return;
     w.unacked.delete(id);
     // The worker holds its own descriptor: closing this copy leaves the connection open.
-    if (accepted) socket.destroy();
-    else this.queue.unshift({ socket, since: Date.now() });
+    if (accepted) c.socket.destroy();
+    else this.queue.unshift(c);
     this.dispatch();
   }
 
@@ -359,21 +380,21 @@ class ConnectionRouter {
     while (this.queue.length > 0) {
       const worker = this.pick();
       if (!worker) break;
-      const { socket } = this.queue.shift()!;
-      if (socket.destroyed) continue;
+      const c = this.queue.shift()!;
+      if (c.socket.destroyed) continue;
       const id = this.nextId++;
       const w = this.workers.get(worker)!;
-      w.unacked.set(id, socket);
+      w.unacked.set(id, c);
       try {
-        worker.send({ type: 'forecast:conn', id } satisfies ClusterMessage, socket, { keepOpen: true }, (err) => {
+        worker.send({ type: 'forecast:conn', id } satisfies ClusterMessage, c.socket, { keepOpen: true }, (err) => {
           if (err && w.unacked.delete(id)) {
-            this.queue.unshift({ socket, since: Date.now() });
+            this.queue.unshift(c);
             setImmediate(() => this.dispatch());
           }
         });
       } catch {
         w.unacked.delete(id);
-        this.queue.unshift({ socket, since: Date.now() });
+        this.queue.unshift(c);
         break;
       }
     }
@@ -430,8 +451,12 @@ async function startCluster(
 
   const listener = net.createServer({ pauseOnConnect: true, noDelay: true });
   await new Promise<void>((resolve, reject) => {
-    listener.once('error', (err) => reject(listenError(err as NodeJS.ErrnoException, config.host, config.port)));
-    listener.listen({ port: config.port, host: config.host }, () => resolve());
+    const refused = (err: Error) => reject(listenError(err as NodeJS.ErrnoException, config.host, config.port));
+    listener.once('error', refused);
+    listener.listen({ port: config.port, host: config.host }, () => {
+      listener.off('error', refused);
+      resolve();
+    });
   });
   // After listening, an error is one failed accept (EMFILE...): the next connection may succeed.
   listener.on('error', (err) => log('error', `accept failed: ${err.message}`));
@@ -458,14 +483,15 @@ async function startCluster(
   let off = () => undefined as void;
   let wakeStartup = () => undefined as void;
   const stopped = new Promise<void>((r) => (wakeStartup = r));
+  let endPause = () => undefined as void;
   /** A wait that a stop cuts short, so that it holds neither the stop nor the event loop. */
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       const t = setTimeout(resolve, ms);
-      void stopped.then(() => {
+      endPause = () => {
         clearTimeout(t);
         resolve();
-      });
+      };
     });
 
   const onMessage = (worker: Worker, msg: ClusterMessage) => {
@@ -570,6 +596,7 @@ async function startCluster(
   const stop = async (): Promise<boolean> => {
     phase = 'draining';
     wakeStartup();
+    endPause();
     for (const s of slots) if (s.timer) clearTimeout(s.timer);
     for (const w of serving) w.send({ type: 'forecast:drain' } satisfies ClusterMessage, undefined, undefined, () => undefined);
     await sleep(config.drainDelayMs);

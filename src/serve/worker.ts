@@ -11,7 +11,7 @@ import client from 'prom-client';
 import { serviceConfig } from '../config.js';
 import { ForecastError } from '../errors.js';
 import { buildApp, type ClusterHooks } from './app.js';
-import { ConnectionTracker, type ClusterMessage } from './server.js';
+import { ConnectionTracker, settlesWithin, type ClusterMessage } from './server.js';
 
 let nextId = 1;
 const waiting = new Map<number, (m: ClusterMessage) => void>();
@@ -100,9 +100,10 @@ async function finishStop(graceMs: number): Promise<void> {
   if (stopping || !app || !tracker) return;
   stopping = true;
   app.forecastService.state.shuttingDown = true;
-  const clean = await tracker.drain(Date.now() + graceMs);
-  await app.close().catch(() => undefined);
-  process.exit(clean ? 0 : 1);
+  const deadline = Date.now() + graceMs;
+  const drained = await tracker.drain(deadline);
+  const closed = await settlesWithin(app.close(), Math.max(1000, deadline - Date.now()));
+  process.exit(drained && closed ? 0 : 1);
 }
 
 if (cluster.isWorker) {
@@ -116,8 +117,8 @@ if (cluster.isWorker) {
     switch (msg.type) {
       case 'forecast:start':
         runWorker(msg).catch((err: Error) => {
+          // The primary logs it, with what it does next.
           const code = err instanceof ForecastError ? err.code : (err as NodeJS.ErrnoException).code;
-          process.stderr.write(`${JSON.stringify({ level: 50, time: Date.now(), pid: process.pid, msg: `worker failed to start: ${err.message}` })}\n`);
           if (process.connected) process.send!({ type: 'forecast:failed', message: err.message, code } satisfies ClusterMessage, undefined, undefined, () => process.exit(1));
           else process.exit(1);
         });

@@ -57,6 +57,9 @@ function guard<T>(fn: () => T): T {
   }
 }
 
+/** Rows a merge handles between yields to the event loop. */
+const MERGE_SLICE = 1024;
+
 export interface SqliteStoreOptions {
   /** File path; created (with its folder) on first start. `:memory:` for a private in-memory store. */
   path: string;
@@ -79,6 +82,16 @@ export class SqliteHistoryStore implements HistoryStore {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<SqliteHistoryStore['prepare']>;
+  /**
+   * Merges run on a connection of their own, in slices with yields to the event loop between them,
+   * inside one BEGIN IMMEDIATE transaction: a 1 MiB request's merge does not hold the loop for its
+   * whole length, and the reading connection never sees the uncommitted rows (WAL snapshot
+   * isolation). An in-memory database cannot be opened twice, so it writes on the one connection
+   * without yielding.
+   */
+  private readonly writer: { db: Database.Database; stmts: ReturnType<SqliteHistoryStore['prepare']>; yields: boolean };
+  /** One merge at a time on the writer connection (its transaction spans awaits). */
+  private writeQueue: Promise<unknown> = Promise.resolve();
 
   constructor(options: SqliteStoreOptions) {
     const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
@@ -97,11 +110,24 @@ export class SqliteHistoryStore implements HistoryStore {
       throw sqliteUnavailable(err) ?? err;
     }
     this.db = db;
-    this.stmts = this.prepare();
+    this.stmts = this.prepare(db);
+    if (path === ':memory:') this.writer = { db, stmts: this.stmts, yields: false };
+    else {
+      let w: Database.Database | undefined;
+      try {
+        w = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+        w.pragma('synchronous = FULL');
+        w.pragma('foreign_keys = ON');
+      } catch (err) {
+        w?.close();
+        db.close();
+        throw sqliteUnavailable(err) ?? err;
+      }
+      this.writer = { db: w, stmts: this.prepare(w), yields: true };
+    }
   }
 
-  private prepare() {
-    const db = this.db;
+  private prepare(db: Database.Database) {
     return {
       version: db.prepare<[string], { version: number }>('SELECT version FROM model_history WHERE model = ?'),
       createModel: db.prepare<[string, string]>('INSERT OR IGNORE INTO model_history (model, version, updated_at) VALUES (?, 0, ?)'),
@@ -127,18 +153,23 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   async ensureModel(model: string, seed: BarSeries): Promise<number> {
-    const seedOnce = this.db.transaction(() => {
-      this.stmts.createModel.run(model, new Date().toISOString());
-      const version = this.currentVersion(model);
-      if (this.stmts.countBars.get(model)!.n > 0 || seed.date.length === 0) return version;
+    // Every write goes through the writer connection and its queue: a write on the reading
+    // connection would wait synchronously (busy timeout) for a merge that cannot go on meanwhile.
+    const { db, stmts } = this.writer;
+    const seedOnce = db.transaction(() => {
+      stmts.createModel.run(model, new Date().toISOString());
+      const version = stmts.version.get(model)?.version ?? 0;
+      if (stmts.countBars.get(model)!.n > 0 || seed.date.length === 0) return version;
       const next = version + 1;
       for (let i = 0; i < seed.date.length; i++) {
-        this.stmts.insert.run(model, seed.date[i], seed.open[i], seed.high[i], seed.low[i], seed.close[i], seed.volume[i], next);
+        stmts.insert.run(model, seed.date[i], seed.open[i], seed.high[i], seed.low[i], seed.close[i], seed.volume[i], next);
       }
-      this.stmts.setVersion.run(next, new Date().toISOString(), model);
+      stmts.setVersion.run(next, new Date().toISOString(), model);
       return next;
     });
-    return guard(() => seedOnce.immediate());
+    const run = this.writeQueue.then(() => guard(() => seedOnce.immediate()));
+    this.writeQueue = run.catch(() => undefined);
+    return run;
   }
 
   async version(model: string): Promise<number> {
@@ -165,28 +196,56 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   async merge(model: string, bars: readonly Bar[], options: MergeOptions = {}): Promise<MergeResult> {
-    const mergeOnce = this.db.transaction((): MergeResult => {
-      const current = this.stmts.version.get(model);
+    const run = this.writeQueue.then(() => this.mergeOnWriter(model, bars, options));
+    this.writeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async mergeOnWriter(model: string, bars: readonly Bar[], options: MergeOptions): Promise<MergeResult> {
+    const { db, stmts, yields } = this.writer;
+    const pause = async (done: number) => {
+      if (yields && done > 0 && done % MERGE_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
+    };
+    guard(() => db.exec('BEGIN IMMEDIATE'));
+    try {
+      const current = guard(() => stmts.version.get(model));
       if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
       const version = current.version;
+      // The merge rule is decided again here, inside the transaction: another process may have written meanwhile.
       const stored = new Map<string, Bar>();
-      for (const b of bars) {
-        const row = this.stmts.one.get(model, b.date);
-        if (row) stored.set(b.date, row);
+      for (let k = 0; k < bars.length; k++) {
+        await pause(k);
+        const row = guard(() => stmts.one.get(model, bars[k].date));
+        if (row) stored.set(bars[k].date, row);
       }
       const plan = planMerge(bars, stored, options.replace === true);
       if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
       const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
-      if (plan.inserts.length === 0 && plan.updates.length === 0) return result;
+      if (plan.inserts.length === 0 && plan.updates.length === 0) {
+        guard(() => db.exec('COMMIT'));
+        return result;
+      }
       const next = version + 1;
-      for (const b of plan.inserts) this.stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next);
-      for (const b of plan.updates) this.stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date);
-      this.stmts.setVersion.run(next, new Date().toISOString(), model);
+      for (let k = 0; k < plan.inserts.length; k++) {
+        await pause(k);
+        const b = plan.inserts[k];
+        guard(() => stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next));
+      }
+      for (let k = 0; k < plan.updates.length; k++) {
+        await pause(k);
+        const b = plan.updates[k];
+        guard(() => stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date));
+      }
+      guard(() => stmts.setVersion.run(next, new Date().toISOString(), model));
+      guard(() => db.exec('COMMIT'));
       result.version = next;
       return result;
-    });
-    return guard(() => mergeOnce.immediate());
+    } catch (err) {
+      if (db.open && db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    }
   }
+
 
   /** Synchronous and local: `timeoutMs` has nothing to bound beyond the busy timeout. */
   async ping(_timeoutMs?: number): Promise<void> {
@@ -194,6 +253,9 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   async close(): Promise<void> {
+    // A merge in flight finishes (or fails) before its connection closes.
+    await this.writeQueue;
+    if (this.writer.db !== this.db && this.writer.db.open) this.writer.db.close();
     if (this.db.open) this.db.close();
   }
 }
