@@ -146,7 +146,7 @@ export function validateApiKeys(keys: readonly string[], source: string): void {
   }
 }
 
-/** Keys from `NAME` (a list) and `NAME_FILE` (a file of keys), validated. */
+/** Keys from the variable `name` (a list) and from the file the variable `${name}_FILE` names, validated. */
 function keysFromEnv(env: NodeJS.ProcessEnv, name: string): string[] | undefined {
   let keys: string[] | undefined;
   if (env[name] !== undefined) {

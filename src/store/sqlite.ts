@@ -90,6 +90,7 @@ export class SqliteHistoryStore implements HistoryStore {
    * without yielding.
    */
   private readonly writer: { db: Database.Database; stmts: ReturnType<SqliteHistoryStore['prepare']>; yields: boolean };
+  private readonly busyTimeoutMs: number;
   /** One merge at a time on the writer connection (its transaction spans awaits). */
   private writeQueue: Promise<unknown> = Promise.resolve();
 
@@ -110,12 +111,15 @@ export class SqliteHistoryStore implements HistoryStore {
       throw sqliteUnavailable(err) ?? err;
     }
     this.db = db;
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 5000;
     this.stmts = this.prepare(db);
     if (path === ':memory:') this.writer = { db, stmts: this.stmts, yields: false };
     else {
       let w: Database.Database | undefined;
       try {
-        w = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+        // No synchronous busy wait on the writer: beginWrite() waits for the lock asynchronously, so a
+        // writer holding the lock across its yields (another store in this process) can finish meanwhile.
+        w = new Database(path, { timeout: 0 });
         w.pragma('synchronous = FULL');
         w.pragma('foreign_keys = ON');
       } catch (err) {
@@ -167,7 +171,17 @@ export class SqliteHistoryStore implements HistoryStore {
       stmts.setVersion.run(next, new Date().toISOString(), model);
       return next;
     });
-    const run = this.writeQueue.then(() => guard(() => seedOnce.immediate()));
+    const run = this.writeQueue.then(async () => {
+      await this.beginWrite();
+      try {
+        const version = guard(() => seedOnce());
+        guard(() => db.exec('COMMIT'));
+        return version;
+      } catch (err) {
+        if (db.open && db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
     this.writeQueue = run.catch(() => undefined);
     return run;
   }
@@ -201,12 +215,29 @@ export class SqliteHistoryStore implements HistoryStore {
     return run;
   }
 
+  /** BEGIN IMMEDIATE on the writer, waiting for another writer's lock without blocking the event loop. */
+  private async beginWrite(): Promise<void> {
+    const { db, yields } = this.writer;
+    if (!yields) return guard(() => void db.exec('BEGIN IMMEDIATE'));
+    const deadline = performance.now() + this.busyTimeoutMs;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 25)) {
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code !== 'SQLITE_BUSY' || performance.now() >= deadline) throw sqliteUnavailable(err) ?? err;
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
   private async mergeOnWriter(model: string, bars: readonly Bar[], options: MergeOptions): Promise<MergeResult> {
     const { db, stmts, yields } = this.writer;
     const pause = async (done: number) => {
       if (yields && done > 0 && done % MERGE_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
     };
-    guard(() => db.exec('BEGIN IMMEDIATE'));
+    await this.beginWrite();
     try {
       const current = guard(() => stmts.version.get(model));
       if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');

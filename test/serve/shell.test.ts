@@ -10,9 +10,11 @@ import { DEFAULT_CONFIG, loadConfig, serviceConfig } from '../../src/config.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { openHistoryStore } from '../../src/store/index.js';
 import type { HistoryStore } from '../../src/store/types.js';
-import { nextWeekday, tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
+import { nextWeekday, tinyBundle, tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { buildApp } from '../../src/serve/app.js';
-import { call, KEY, startTestServer, tempDir, type TestServer } from './helpers/http.js';
+import { ADMIN_KEY, call, KEY, startTestServer, tempDir, type TestServer } from './helpers/http.js';
+import { spawnServer } from './helpers/process.js';
+import { mkdirSync } from 'node:fs';
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 5 };
 
@@ -201,6 +203,37 @@ describe('catch-up reads', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe('an empty models folder (the image as committed: deploy/models/ holds no bundle)', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('the service starts, /healthz 200, /readyz 503 no_models, and serves bundles once reloaded', async () => {
+    const models = join(tmp.dir, 'models');
+    mkdirSync(models);
+    // As the image's CMD runs it: `serve --models /models`, in its own process.
+    const srv = await spawnServer({ host: '127.0.0.1', port: 0, workers: 1, apiKeys: [KEY], adminApiKeys: [ADMIN_KEY], modelsDir: models, sqlitePath: join(tmp.dir, 'h.sqlite'), logger: false });
+    try {
+      expect((await call(srv.url, '/healthz', { key: null })).status).toBe(200);
+      const ready = await call(srv.url, '/readyz', { key: null });
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatchObject({ status: 'no_models', models: 0 });
+      const f = await call(srv.url, '/forecast', { body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: [['2024-01-02', 1, 1, 1, 1, 1]] } });
+      expect(f.status).toBe(503);
+      expect(f.body.error.code).toBe('no_models');
+      await writeTinyBundle(join(models, 'acme', '1'), SPEC);
+      const reload = await call(srv.url, '/admin/reload', { body: {}, key: ADMIN_KEY });
+      expect(reload.status).toBe(200);
+      expect(reload.body.added).toEqual(['acme@1']);
+      expect((await call(srv.url, '/readyz', { key: null })).body).toMatchObject({ status: 'ready', models: 1 });
+      const history = tinySeries(SPEC);
+      const n = history.date.length;
+      expect((await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: n - 1, end: n }) })).status).toBe(200);
+    } finally {
+      expect(await srv.stop()).toBe(0);
     }
   });
 });
