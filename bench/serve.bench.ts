@@ -130,6 +130,25 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   await child.stop();
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (robust to other load on a shared machine). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks (100 Hz on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** An autocannon run against a target, with the target's CPU time per answered request. */
+async function measured(pid: number, opts: autocannon.Options): Promise<autocannon.Result & { cpuUsPerRequest: number }> {
+  const before = cpuSeconds(pid);
+  const r = await cannon(opts);
+  const cpu = cpuSeconds(pid) - before;
+  return Object.assign(r, { cpuUsPerRequest: (cpu / Math.max(1, r.requests.total)) * 1e6 });
+}
+
+function cpuLine(name: string, r: autocannon.Result & { cpuUsPerRequest: number }): string {
+  return `${line(name, r)}   server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request`;
+}
+
 /** A bench/serve-target.ts process, listening. */
 async function spawnTarget(args: string[]): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./serve-target.ts', import.meta.url)), ...args], {
@@ -170,25 +189,27 @@ async function shellTargets(bundleDir: string, history: LoadedBundle['history'],
   const bare = await spawnTarget(['bare']);
   const warm = (url: string) => cannon({ url, method: 'POST', headers: HEADERS, body: single, duration: 1 });
   await warm(`${bare.url}/`);
-  const bareRun = await cannon({ url: `${bare.url}/`, method: 'POST', headers: HEADERS, body: single });
+  const bareRun = await measured(bare.pid, { url: `${bare.url}/`, method: 'POST', headers: HEADERS, body: single });
   await bare.stop();
-  console.log(line('bare node:http fixed JSON', bareRun));
+  console.log(cpuLine('bare node:http fixed JSON', bareRun));
   const results: Record<string, autocannon.Result> = {};
   for (const [name, store] of stores) {
     const target = await spawnTarget(['app', bundleDir, store]);
     await warm(`${target.url}/forecast`);
     await warm(`${target.url}/bench/noop`);
-    const noop = await cannon({ url: `${target.url}/bench/noop`, method: 'POST', headers: HEADERS, body: single });
-    const forecast = await cannon({ url: `${target.url}/forecast`, method: 'POST', headers: HEADERS, body: single });
+    const noop = await measured(target.pid, { url: `${target.url}/bench/noop`, method: 'POST', headers: HEADERS, body: single });
+    const forecast = await measured(target.pid, { url: `${target.url}/forecast`, method: 'POST', headers: HEADERS, body: single });
     await target.stop();
     results[name] = forecast;
     const ratio = (a: autocannon.Result, b: autocannon.Result) => (a.requests.average / b.requests.average).toFixed(2);
-    console.log(line(`${name}: keyed no-op POST`, noop));
-    console.log(line(`${name}: POST /forecast (1 stored bar)`, forecast));
+    const cpuRatio = (a: { cpuUsPerRequest: number }, b: { cpuUsPerRequest: number }) => (b.cpuUsPerRequest / a.cpuUsPerRequest).toFixed(2);
+    console.log(cpuLine(`${name}: keyed no-op POST`, noop));
+    console.log(cpuLine(`${name}: POST /forecast (1 stored bar)`, forecast));
     console.log(
-      `    ratios: forecast / keyed no-op ${ratio(forecast, noop)} (target >= 0.85); forecast / bare node:http ${ratio(forecast, bareRun)} (target >= 0.6); ` +
+      `    ratios (throughput): forecast / keyed no-op ${ratio(forecast, noop)} (target >= 0.85); forecast / bare node:http ${ratio(forecast, bareRun)} (target >= 0.6); ` +
         `p99 ${forecast.latency.p99} ms (target < 2 ms)`,
     );
+    console.log(`    ratios (server CPU per request, inverted): forecast / keyed no-op ${cpuRatio(forecast, noop)}; forecast / bare node:http ${cpuRatio(forecast, bareRun)}`);
   }
   if (results.PostgreSQL)
     console.log(`    PostgreSQL / SQLite single-bar throughput: ${(results.PostgreSQL.requests.average / results.SQLite.requests.average).toFixed(2)} (target >= 0.5)`);

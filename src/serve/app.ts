@@ -19,15 +19,16 @@ import { openHistoryStore } from '../store/index.js';
 import type { HistoryStore } from '../store/types.js';
 import { accessContext, ApiKeyAuth, RouteAccessLog } from './auth.js';
 import type { ProtocolRoutes, ServiceContext } from './context.js';
-import { clientErrorHandler, errorSchema, installErrorHandling } from './errors.js';
+import { clientErrorHandler, installErrorHandling } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { ServiceMetrics } from './metrics.js';
 import { Mutex } from './mutex.js';
 import { mlflowProtocol } from './protocols/mlflow.js';
 import { oipProtocol } from './protocols/oip.js';
-import { barForecastSchema, historyInfoSchema, splitFrameSchema, splitProtocol } from './protocols/split.js';
+import { splitProtocol } from './protocols/split.js';
 import { ReadinessProbe } from './readiness.js';
 import { ModelRegistry, type ModelSource, type ReloadReport } from './registry.js';
+import { SHARED_SCHEMAS } from './schemas.js';
 import { adminRoutes, clientRoutes, publicRoutes } from './routes.js';
 
 /** Cross-process hooks installed by a node:cluster worker (see server.ts). */
@@ -184,10 +185,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   });
   installErrorHandling(app);
 
-  app.addSchema(errorSchema);
-  app.addSchema(splitFrameSchema);
-  app.addSchema(barForecastSchema);
-  app.addSchema(historyInfoSchema);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -41,8 +41,7 @@ export async function runForecast(ctx: ServiceContext, request: FastifyRequest, 
   let nulls = 0;
   for (const f of out.forecasts) if (f.y_pred === null) nulls++;
   const m = ctx.metrics;
-  if (out.forecasts.length - nulls) m.forecasts.inc({ model: model.id, outcome: 'value' }, out.forecasts.length - nulls);
-  if (nulls) m.forecasts.inc({ model: model.id, outcome: 'null' }, nulls);
+  m.observeForecasts(model.id, out.forecasts.length - nulls, nulls);
   if (out.history.added) m.barsWritten.inc({ model: model.name, kind: 'added' }, out.history.added);
   if (out.history.replaced) m.barsWritten.inc({ model: model.name, kind: 'replaced' }, out.history.replaced);
   return out;

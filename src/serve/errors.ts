@@ -9,23 +9,6 @@ export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown>; request_id: string };
 }
 
-export const errorSchema = {
-  $id: 'Error',
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message', 'request_id'],
-      properties: {
-        code: { type: 'string', description: 'Machine-readable error code, e.g. invalid_value, conflict, unauthorized.' },
-        message: { type: 'string', description: 'What is wrong, naming the row and field where there is one.' },
-        details: { type: 'object', additionalProperties: true, description: 'Structured detail: row, field, stored and submitted values...' },
-        request_id: { type: 'string', description: 'Also in the x-request-id response header and the logs.' },
-      },
-    },
-  },
-} as const;
 
 const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],

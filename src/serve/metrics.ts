@@ -32,6 +32,19 @@ export class ServiceMetrics {
     child.observe(seconds);
   }
 
+  private readonly forecastChildren = new Map<string, { values: { inc(n: number): void }; nulls: { inc(n: number): void } }>();
+
+  /** Counts one request's forecasts: `values` with a number, `nulls` without (features not usable). */
+  observeForecasts(model: string, values: number, nulls: number): void {
+    let child = this.forecastChildren.get(model);
+    if (!child) {
+      child = { values: this.forecasts.labels({ model, outcome: 'value' }), nulls: this.forecasts.labels({ model, outcome: 'null' }) };
+      if (this.forecastChildren.size < 10_000) this.forecastChildren.set(model, child);
+    }
+    if (values) child.values.inc(values);
+    if (nulls) child.nulls.inc(nulls);
+  }
+
   constructor(getRegistry: () => ModelRegistry | null) {
     const registers = [this.registry];
     this.requests = new client.Counter({

@@ -11,55 +11,6 @@ import { runForecast, type ProtocolRoutes, type ServiceContext } from '../contex
 import { apiKeySecurity, forecastQuerySchema, nameParams, nameVersionParams, wantsReplace, type ForecastQuery } from '../schemas.js';
 import type { ForecastOutcome } from '../forecast.js';
 
-const cell = { type: ['number', 'string', 'null'] } as const;
-
-export const splitFrameSchema = {
-  $id: 'SplitFrame',
-  type: 'object',
-  description:
-    'pandas DataFrame.to_json(orient="split") of daily bars: columns date, open, high, low, close, volume in any order; ' +
-    'dates as epoch milliseconds or ISO-8601 strings (or in `index` when there is no date column); rows oldest first, one per date.',
-  required: ['columns', 'data'],
-  properties: {
-    columns: { type: 'array', items: { type: 'string', maxLength: 64 }, minItems: 1, maxItems: 64 },
-    index: { type: 'array', items: cell },
-    data: { type: 'array', minItems: 1, items: { type: 'array', items: cell } },
-  },
-  additionalProperties: false,
-  examples: [
-    {
-      columns: ['date', 'open', 'high', 'low', 'close', 'volume'],
-      index: [8161],
-      data: [[1532563200000, 107.18, 108.72, 106.79, 107.26, 49010000]],
-    },
-  ],
-} as const;
-
-export const barForecastSchema = {
-  $id: 'BarForecast',
-  type: 'object',
-  required: ['date', 'y_pred'],
-  properties: {
-    date: { type: 'string', description: 'YYYY-MM-DD' },
-    y_pred: { type: ['number', 'null'], description: "Forecast of the next bar's return close[t+1]/close[t]; null when the features are not usable." },
-    reason: { type: 'string', description: 'Why y_pred is null.' },
-    provisional: { type: 'boolean', description: "True for the newest bars of a look-ahead feature set: will change when later bars arrive." },
-  },
-} as const;
-
-export const historyInfoSchema = {
-  $id: 'HistoryInfo',
-  type: 'object',
-  properties: {
-    version: { type: 'integer' },
-    bars: { type: 'integer' },
-    last_date: { type: ['string', 'null'] },
-    added: { type: 'integer' },
-    replaced: { type: 'integer' },
-    unchanged: { type: 'integer' },
-  },
-} as const;
-
 const forecastResponse = {
   type: 'object',
   required: ['model', 'forecasts', 'y_pred'],
