@@ -246,6 +246,8 @@ export default async function run(): Promise<void> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  // SERVE_BENCH_TARGETS_ONLY=1: the shell targets alone (a quick A/B of a change to the serving path).
+  if (process.env.SERVE_BENCH_TARGETS_ONLY === '1') return;
   const choices: ModelChoice[] = HAVE_REFERENCE ? ['reference', 'demo'] : ['demo'];
   if (!HAVE_REFERENCE) console.log('  ../shared/reference is absent: the reference model is not benchmarked');
   for (const choice of choices) {

@@ -70,28 +70,40 @@ async function forecastFromHistory(model: ServedModel, bars: readonly Bar[], cou
   const lookahead = pipeline.featureSet.lookahead;
   const width = pipeline.featureSet.featureNames.length;
   const forecasts: BarForecast[] = new Array(bars.length);
-  // Rows with usable features, copied out of the engine's reused buffer.
+  // Rows still to be predicted: their index in the history and their features, copied out of the engine's reused buffer.
   const usable: number[] = [];
+  const indices: number[] = [];
   const snapshot = new Float64Array(bars.length * width);
   for (let k = 0; k < bars.length; k++) {
     const date = bars[k].date;
     const i = history.indexOf(date);
     // Only a store restored to an older state removes dates; the client may simply retry.
     if (i === undefined) throw new ForecastError(`the stored history changed during the request (bar ${date} is gone): retry`, 503, 'history_changed');
+    const known = features.knownForecast(i);
+    if (known !== undefined) {
+      forecasts[k] = { date, y_pred: known };
+      continue;
+    }
     const row = features.featuresAt(i);
     const f: BarForecast = row instanceof Float64Array ? { date, y_pred: null } : { date, y_pred: null, reason: row.reason };
     if (row instanceof Float64Array) {
       snapshot.set(row, usable.length * width);
       usable.push(k);
+      indices.push(i);
     }
     if (lookahead > 0 && i >= n - lookahead) f.provisional = true;
     forecasts[k] = f;
   }
+  const stamp = features.stamp();
   const info = { version: history.version, bars: history.length, last_date: history.length ? history.date[history.length - 1] : null, ...counts };
   for (let start = 0; start < usable.length; start += PREDICT_SLICE) {
     if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const end = Math.min(usable.length, start + PREDICT_SLICE);
-    for (let u = start; u < end; u++) forecasts[usable[u]].y_pred = pipeline.predictFeatures(snapshot.subarray(u * width, (u + 1) * width));
+    for (let u = start; u < end; u++) {
+      const y = pipeline.predictFeatures(snapshot.subarray(u * width, (u + 1) * width));
+      forecasts[usable[u]].y_pred = y;
+      features.rememberForecast(indices[u], y, stamp);
+    }
   }
   return { model, forecasts, history: info };
 }

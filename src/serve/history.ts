@@ -84,36 +84,35 @@ export class HistoryMirror {
     this.reset(await this.store.load(this.model));
   }
 
-  /** The catch-up read in flight, and the one queued behind it. */
+  /** The catch-up read in flight, and the one waiting to start (shared by every caller until it starts). */
   private reading: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
 
   /**
    * Catches up with the store: a version read, plus the changed bars when another writer moved it.
    * Concurrent callers share reads without weakening read-your-writes: a caller never joins a read
-   * that started before it was called (it could miss a write acknowledged just before), so it waits
-   * for the next read, which every caller arriving meanwhile shares. At most one read per model is
-   * in flight, so a slow store costs one pending query, not one per request.
+   * that started before it was called (it could miss a write acknowledged just before); it joins
+   * the next read, which starts once the event loop has taken in the requests that arrived with it
+   * (setImmediate), or once the read in flight ends. At most one read per model is in flight and one
+   * waits, so a slow store costs one pending query, not one per request, and requests that arrive
+   * together cost one version check.
    */
   sync(): Promise<void> {
-    if (this.reading === null) {
+    if (this.queued !== null) return this.queued;
+    const start = (): Promise<void> => {
+      this.queued = null;
       const read = this.readChanges().finally(() => {
         if (this.reading === read) this.reading = null;
       });
       this.reading = read;
       return read;
-    }
+    };
     // A read that fails (the store is unavailable) fails its queue too: one timeout per request, not two.
-    this.queued ??= this.reading.then(
-      () => {
-        this.queued = null;
-        return this.sync();
-      },
-      (err: unknown) => {
-        this.queued = null;
-        throw err;
-      },
-    );
+    const fail = (err: unknown): never => {
+      this.queued = null;
+      throw err;
+    };
+    this.queued = this.reading === null ? new Promise<void>((resolve) => setImmediate(resolve)).then(start) : this.reading.then(start, fail);
     return this.queued;
   }
 
@@ -201,19 +200,56 @@ export class FeatureState {
     this.row = new Float64Array(featureSet.featureNames.length);
   }
 
-  /** Brings the engine up to the mirror (call under the mirror's lock, after `sync`). */
+  /**
+   * Forecasts already made for bars whose features are final (NaN: none yet), so a bar forecast
+   * again (a client re-sending its recent window) costs a lookup, not the pipeline. Cleared whenever
+   * the engine is rebuilt (a bar before the newest was inserted or replaced).
+   */
+  private finalForecasts = new Float64Array(0);
+  /** Bumped by every rebuild of the engine. */
+  private generation = 0;
+
+  /** Brings the engine up to the mirror (call after `sync`, in the request's synchronous section). */
   update(): void {
     const h = this.history;
     if (this.epoch !== h.epoch || this.engine.length > h.length) {
       // Rebuilt from the whole history (the engine's seeded start computes it in one pass).
       this.engine = this.featureSet.createEngine(h.toSeries());
       this.epoch = h.epoch;
+      this.generation++;
+      this.finalForecasts.fill(Number.NaN);
     }
     for (let i = this.engine.length; i < h.length; i++) this.engine.append(h.barAt(i));
   }
 
   get length(): number {
     return this.engine.length;
+  }
+
+  /** The forecast made earlier for bar `i`, when its features were already final then. */
+  knownForecast(i: number): number | undefined {
+    const y = i < this.finalForecasts.length ? this.finalForecasts[i] : Number.NaN;
+    return Number.isNaN(y) ? undefined : y;
+  }
+
+  /** Identifies the features read now: a forecast made from them may be remembered only while it still holds. */
+  stamp(): { generation: number; length: number } {
+    return { generation: this.generation, length: this.engine.length };
+  }
+
+  /**
+   * Remembers bar `i`'s forecast, made from features read at `stamp`, if those features were final
+   * (`lookahead` later bars were known) and no rebuild happened since (a large request predicts
+   * after yields, while other requests may have moved the state).
+   */
+  rememberForecast(i: number, y: number, stamp: { generation: number; length: number }): void {
+    if (stamp.generation !== this.generation || i >= stamp.length - this.featureSet.lookahead) return;
+    if (i >= this.finalForecasts.length) {
+      const grown = new Float64Array(Math.max(1024, this.engine.length * 2)).fill(Number.NaN);
+      grown.set(this.finalForecasts);
+      this.finalForecasts = grown;
+    }
+    this.finalForecasts[i] = y;
   }
 
   /** True when more than one slice of bars waits to be appended (a large request's new bars). */

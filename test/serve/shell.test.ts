@@ -10,7 +10,8 @@ import { DEFAULT_CONFIG, loadConfig, serviceConfig } from '../../src/config.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { openHistoryStore } from '../../src/store/index.js';
 import type { HistoryStore } from '../../src/store/types.js';
-import { nextWeekday, tinyBundle, tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
+import { expectedForecast, nextWeekday, tinyBundle, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
+import { pipelineFromManifest } from '../../src/bundle/index.js';
 import { buildApp } from '../../src/serve/app.js';
 import { ADMIN_KEY, call, KEY, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 import { spawnServer } from './helpers/process.js';
@@ -234,6 +235,45 @@ describe('an empty models folder (the image as committed: deploy/models/ holds n
       expect((await call(srv.url, '/forecast', { body: seriesToSplitJson(history, { start: n - 1, end: n }) })).status).toBe(200);
     } finally {
       expect(await srv.stop()).toBe(0);
+    }
+  });
+});
+
+describe('forecasts of final bars are made once', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.cleanup());
+
+  it('a bar forecast again answers the same; after an older bar is replaced it is computed anew', async () => {
+    const bundle = await tinyBundle(join(tmp.dir, 'models'), SPEC);
+    const srv = await startTestServer({ bundles: [bundle], sqlitePath: join(tmp.dir, 'h.sqlite') });
+    try {
+      const history = tinySeries(SPEC);
+      const pipeline = pipelineFromManifest(trainTiny(SPEC).manifest);
+      const i = history.date.length - 20;
+      const body = seriesToSplitJson(history, { start: i, end: i + 1 });
+      const first = await call(srv.url, '/forecast', { body });
+      expect(first.body.y_pred[0]).toBe(expectedForecast(pipeline, history, i));
+      expect((await call(srv.url, '/forecast', { body })).body.y_pred[0]).toBe(first.body.y_pred[0]);
+      // Replace an earlier bar with values that move bar i's forecast.
+      let changed: typeof history | null = null;
+      for (const factor of [1.5, 0.6, 2, 0.4, 3]) {
+        const c = { ...history, close: Float64Array.from(history.close), high: Float64Array.from(history.high), low: Float64Array.from(history.low) };
+        c.close[i - 3] *= factor;
+        c.high[i - 3] = Math.max(c.high[i - 3], c.close[i - 3]);
+        c.low[i - 3] = Math.min(c.low[i - 3], c.close[i - 3]);
+        if (expectedForecast(pipeline, c, i) !== first.body.y_pred[0]) {
+          changed = c;
+          break;
+        }
+      }
+      expect(changed, 'a replacement that moves the forecast').not.toBeNull();
+      const replaced = await call(srv.url, '/forecast?replace=true', { body: seriesToSplitJson(changed!, { start: i - 3, end: i - 2 }) });
+      expect(replaced.status).toBe(200);
+      expect(replaced.body.history.replaced).toBe(1);
+      const again = await call(srv.url, '/forecast', { body: seriesToSplitJson(changed!, { start: i, end: i + 1 }) });
+      expect(again.body.y_pred[0]).toBe(expectedForecast(pipeline, changed!, i));
+    } finally {
+      await srv.close();
     }
   });
 });
