@@ -75,24 +75,38 @@ export class ApiKeyAuth {
     return !this.clientsOpen;
   }
 
-  /** onRequest hook of the client context: any client key (an admin key is not a client key). */
-  readonly clientHook = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    if (this.clientsOpen) return;
+  /** Why a request may not call a client route, or null (any client key; an admin key is not one). */
+  clientRefusal(request: FastifyRequest): ForecastError | null {
+    if (this.clientsOpen) return null;
     const key = presentedKey(request);
-    if (!key) throw new ForecastError('missing API key: send it in the x-api-key header', 401, 'unauthorized');
-    if (!this.clients.matches(key)) throw new ForecastError('invalid API key', 401, 'unauthorized');
+    if (!key) return new ForecastError('missing API key: send it in the x-api-key header', 401, 'unauthorized');
+    if (!this.clients.matches(key)) return new ForecastError('invalid API key', 401, 'unauthorized');
+    return null;
+  }
+
+  /** Why a request may not call an admin route, or null (only keys of ADMIN_API_KEYS). */
+  adminRefusal(request: FastifyRequest): ForecastError | null {
+    if (this.adminsOpen) return null;
+    const key = presentedKey(request);
+    if (!key) return new ForecastError('missing admin key: send an ADMIN_API_KEYS key in the x-api-key header', 401, 'unauthorized');
+    if (this.admins.matches(key)) return null;
+    if (this.admins.size === 0)
+      return new ForecastError('admin endpoints are disabled: configure ADMIN_API_KEYS (client keys cannot call them)', 403, 'forbidden');
+    if (this.clients.matches(key)) return new ForecastError('this key is a client key; admin endpoints need a key of ADMIN_API_KEYS', 403, 'forbidden');
+    return new ForecastError('invalid admin key', 401, 'unauthorized');
+  }
+
+  // Callback-style onRequest hooks: on the hot path an async hook costs a promise per request.
+  readonly clientHook = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    const refusal = this.clientRefusal(request);
+    if (refusal) done(refusal);
+    else done();
   };
 
-  /** onRequest hook of the admin context: only keys of ADMIN_API_KEYS. */
-  readonly adminHook = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    if (this.adminsOpen) return;
-    const key = presentedKey(request);
-    if (!key) throw new ForecastError('missing admin key: send an ADMIN_API_KEYS key in the x-api-key header', 401, 'unauthorized');
-    if (this.admins.matches(key)) return;
-    if (this.admins.size === 0)
-      throw new ForecastError('admin endpoints are disabled: configure ADMIN_API_KEYS (client keys cannot call them)', 403, 'forbidden');
-    if (this.clients.matches(key)) throw new ForecastError('this key is a client key; admin endpoints need a key of ADMIN_API_KEYS', 403, 'forbidden');
-    throw new ForecastError('invalid admin key', 401, 'unauthorized');
+  readonly adminHook = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    const refusal = this.adminRefusal(request);
+    if (refusal) done(refusal);
+    else done();
   };
 }
 
