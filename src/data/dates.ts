@@ -34,10 +34,24 @@ export function parseIsoDay(text: string): number {
   return daysFromCivil(y, m, d);
 }
 
-/** `YYYY-MM-DD` of a day number. */
+/**
+ * `YYYY-MM-DD` of a day number (years 0 to 9999). One String.fromCharCode: the service runs this once
+ * per submitted bar (~45,000 in a 1 MiB body), and a template with padStart costs twice as much.
+ */
 export function formatIsoDay(day: number): string {
   const { y, m, d } = civilFromDays(day);
-  return `${String(y).padStart(4, '0')}-${m < 10 ? '0' : ''}${m}-${d < 10 ? '0' : ''}${d}`;
+  return String.fromCharCode(
+    48 + Math.floor(y / 1000),
+    48 + (Math.floor(y / 100) % 10),
+    48 + (Math.floor(y / 10) % 10),
+    48 + (y % 10),
+    45,
+    48 + Math.floor(m / 10),
+    48 + (m % 10),
+    45,
+    48 + Math.floor(d / 10),
+    48 + (d % 10),
+  );
 }
 
 /** 0 = Sunday .. 6 = Saturday. */
