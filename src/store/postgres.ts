@@ -97,6 +97,9 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   ]).finally(() => clearTimeout(timer));
 }
 
+/** Limit on start-up work (schema creation, seeding a model's history), which is not a request. */
+const SETUP_TIMEOUT_MS = 60_000;
+
 /** A stored bar row: the columns are named like the fields of a Bar. */
 type PgBarRow = Bar;
 
@@ -188,16 +191,32 @@ export class PostgresHistoryStore implements HistoryStore {
     return this.ready;
   }
 
+  /**
+   * A query of start-up work (creating the schema, seeding a history, loading a whole history),
+   * which a long history may keep busy longer than a request may take: bounded by SETUP_TIMEOUT_MS
+   * instead of the request limits. Connecting stays bounded by the connect timeout, so a database
+   * that is down still fails fast.
+   */
+  private setupQuery<R extends pg.QueryResultRow>(c: pg.PoolClient, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return c.query<R>({ text, values, query_timeout: SETUP_TIMEOUT_MS } as pg.QueryConfig);
+  }
+
+  /** Lifts the server-side statement limit for the rest of a start-up transaction. */
+  private setupLimits(c: pg.PoolClient): Promise<unknown> {
+    return this.setupQuery(c, `SET LOCAL statement_timeout = ${SETUP_TIMEOUT_MS}`);
+  }
+
   private createSchema(): Promise<void> {
     return this.transaction(async (c) => {
+      await this.setupLimits(c);
       // Serialise concurrent first starts: CREATE ... IF NOT EXISTS can still race on the catalog.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`forecast-history-schema:${this.schema}`]);
-      await c.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-      await c.query(`CREATE TABLE IF NOT EXISTS ${this.t('model_history')} (
+      await this.setupQuery(c, 'SELECT pg_advisory_xact_lock(hashtext($1))', [`forecast-history-schema:${this.schema}`]);
+      await this.setupQuery(c, `CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('model_history')} (
         model text PRIMARY KEY,
         version bigint NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now())`);
-      await c.query(`CREATE TABLE IF NOT EXISTS ${this.t('bars')} (
+      await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('bars')} (
         model text NOT NULL,
         date text COLLATE "C" NOT NULL,
         open double precision NOT NULL,
@@ -207,7 +226,7 @@ export class PostgresHistoryStore implements HistoryStore {
         volume double precision NOT NULL,
         rev bigint NOT NULL,
         PRIMARY KEY (model, date))`);
-      await c.query(`CREATE INDEX IF NOT EXISTS bars_by_rev ON ${this.t('bars')} (model, rev)`);
+      await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS bars_by_rev ON ${this.t('bars')} (model, rev)`);
     });
   }
 
@@ -283,27 +302,31 @@ export class PostgresHistoryStore implements HistoryStore {
     return this.guard(async () => {
       await this.init();
       return this.transaction(async (c) => {
-        await c.query(`INSERT INTO ${this.t('model_history')} (model, version) VALUES ($1, 0) ON CONFLICT (model) DO NOTHING`, [model]);
-        const { rows } = await c.query<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`, [model]);
+        // Seeding is start-up work, not a request (see setupQuery).
+        const setup = <R extends pg.QueryResultRow>(text: string, values: unknown[]) => this.setupQuery<R>(c, text, values);
+        await this.setupLimits(c);
+        await setup(`INSERT INTO ${this.t('model_history')} (model, version) VALUES ($1, 0) ON CONFLICT (model) DO NOTHING`, [model]);
+        const { rows } = await setup<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`, [model]);
         const version = rows[0].version;
-        const count = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t('bars')} WHERE model = $1`, [model]);
+        const count = await setup<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t('bars')} WHERE model = $1`, [model]);
         if (count.rows[0].n > 0 || seed.date.length === 0) return version;
         const next = version + 1;
-        await this.insertBars(c, model, seriesToBars(seed), next);
+        await this.insertBars(c, model, seriesToBars(seed), next, SETUP_TIMEOUT_MS);
         await c.query(`UPDATE ${this.t('model_history')} SET version = $2, updated_at = now() WHERE model = $1`, [model, next]);
         return next;
       });
     });
   }
 
-  private async insertBars(c: pg.PoolClient, model: string, bars: readonly Bar[], rev: number): Promise<void> {
+  private async insertBars(c: pg.PoolClient, model: string, bars: readonly Bar[], rev: number, queryTimeoutMs?: number): Promise<void> {
     // One statement for any number of bars: arrays unnested server-side.
     for (let start = 0; start < bars.length; start += 10_000) {
       const chunk = bars.slice(start, start + 10_000);
-      await c.query(
-        `INSERT INTO ${this.t('bars')} (model, date, open, high, low, close, volume, rev)
+      await c.query({
+        text: `INSERT INTO ${this.t('bars')} (model, date, open, high, low, close, volume, rev)
          SELECT $1, d, o, h, l, c, v, $8 FROM unnest($2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[]) AS u(d, o, h, l, c, v)`,
-        [
+        ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
+        values: [
           model,
           chunk.map((b) => b.date),
           chunk.map((b) => b.open),
@@ -313,7 +336,7 @@ export class PostgresHistoryStore implements HistoryStore {
           chunk.map((b) => b.volume),
           rev,
         ],
-      );
+      } as pg.QueryConfig);
     }
   }
 
@@ -334,9 +357,11 @@ export class PostgresHistoryStore implements HistoryStore {
   load(model: string): Promise<HistorySnapshot> {
     return this.guard(async () => {
       await this.init();
+      // A whole history is read at start (and when the store went back): start-up work (see setupQuery).
       return this.transaction(async (c) => {
-        const v = await c.query<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1`, [model]);
-        const b = await c.query<PgBarRow>(`SELECT date, open, high, low, close, volume FROM ${this.t('bars')} WHERE model = $1 ORDER BY date`, [model]);
+        await this.setupLimits(c);
+        const v = await this.setupQuery<{ version: number }>(c, `SELECT version FROM ${this.t('model_history')} WHERE model = $1`, [model]);
+        const b = await this.setupQuery<PgBarRow>(c, `SELECT date, open, high, low, close, volume FROM ${this.t('bars')} WHERE model = $1 ORDER BY date`, [model]);
         return { version: v.rows.length ? v.rows[0].version : 0, bars: barsToSeries(b.rows) };
       }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     });

@@ -339,3 +339,25 @@ describe.skipIf(!available)('PostgresHistoryStore under network faults', () => {
     }
   });
 });
+
+describe.skipIf(!available)('seeding is start-up work, not a request', () => {
+  it('a history that takes longer to seed than the request limits still seeds; requests stay bounded by them', async () => {
+    const schema = uniqueSchema('seed_limit');
+    // Request limits far below what seeding 100,000 bars takes.
+    const store = new PostgresHistoryStore({ connectionString: PG_URL, schema, timeouts: { connectTimeoutMs: 2000, queryTimeoutMs: 150, statementTimeoutMs: 100, poolSize: 2 } });
+    try {
+      const long = generateSyntheticBars({ seed: 12, bars: 100_000 });
+      const t0 = performance.now();
+      const version = await store.ensureModel('long', long);
+      expect(performance.now() - t0, 'the seed must really take longer than the request limits for this test to mean anything').toBeGreaterThan(150);
+      expect(version).toBe(1);
+      expect((await store.load('long')).bars.date.length).toBe(100_000);
+      // A request-path statement is still cancelled at its own limit.
+      const sleep = store.ping(5000).then(() => store['pool'].query('SELECT pg_sleep(1)'));
+      await expect(sleep).rejects.toThrow();
+    } finally {
+      await store.dropSchema().catch(() => undefined);
+      await store.close();
+    }
+  });
+});
