@@ -9,6 +9,9 @@ import type { Bar, BarSeries } from '../src/data/bars.js';
 import { generateSyntheticBars, readBarsCsv, seriesToBars } from '../src/data/index.js';
 import { FEATURE_SETS } from '../src/features/index.js';
 import type { FeatureSet } from '../src/features/types.js';
+import { results } from './results.js';
+
+export const title = 'feature engine, batch and incremental';
 
 const MSFT = fileURLToPath(new URL('../../shared/reference/MSFT.csv', import.meta.url));
 const BATCH_RUNS = 21;
@@ -19,7 +22,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function benchSet(set: FeatureSet, series: BarSeries, label: string): void {
+function benchSet(set: FeatureSet, series: BarSeries, label: string, idPart: string): void {
   const n = series.date.length;
   const bars: Bar[] = seriesToBars(series);
   const row = new Float64Array(set.featureNames.length);
@@ -61,16 +64,27 @@ function benchSet(set: FeatureSet, series: BarSeries, label: string): void {
       `append ${median(append).toFixed(0)} ns/bar, append + featuresAt ${median(appendAndRead).toFixed(0)} ns/bar (median of ${APPEND_RUNS} passes)`,
   );
   if (sink === 42) console.log('');
+  const notes = `${label}; median of ${BATCH_RUNS} runs`;
+  results.figure({ id: `${set.name}.${idPart}.batch`, label: `${set.name} features, whole-history batch (${n.toLocaleString('en-US')} bars)`, value: median(batch), unit: 'ms', notes });
+  results.figure({ id: `${set.name}.${idPart}.append`, label: `${set.name} features, incremental append`, value: median(append), unit: 'ns/bar', notes: `${label}; median of ${APPEND_RUNS} passes` });
+  results.figure({
+    id: `${set.name}.${idPart}.append-read`,
+    label: `${set.name} features, append + featuresAt (the service's step)`,
+    value: median(appendAndRead),
+    unit: 'ns/bar',
+    notes: `${label}; median of ${APPEND_RUNS} passes`,
+  });
 }
 
 export default async function run(): Promise<void> {
   const sets = Object.values(FEATURE_SETS);
   if (existsSync(MSFT)) {
     const text = readFileSync(MSFT, 'utf8');
-    for (const set of sets) benchSet(set, readBarsCsv(text, { numberParsing: set.numberParsing }), 'MSFT.csv, 8,163 bars');
+    for (const set of sets) benchSet(set, readBarsCsv(text, { numberParsing: set.numberParsing }), 'MSFT.csv, 8,163 bars', 'msft');
   } else {
     console.log(`  ../shared/reference/MSFT.csv is absent (${MSFT}): MSFT figures skipped; a synthetic history of the same length instead`);
     const series = generateSyntheticBars({ seed: 1, bars: 8163, startDate: '1986-03-13' });
-    for (const set of sets) benchSet(set, series, 'synthetic, 8,163 bars');
+    results.note('../shared/reference/MSFT.csv is absent: a synthetic history of the same length (8,163 bars) stands in');
+    for (const set of sets) benchSet(set, series, 'synthetic, 8,163 bars', 'synthetic');
   }
 }

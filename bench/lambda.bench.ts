@@ -24,6 +24,9 @@ import { readBarsCsv } from '../src/data/index.js';
 import { seriesToSplitJson } from '../src/serve/bar-table.js';
 import { HAVE_REFERENCE, writeReferenceBundle } from '../test/helpers/reference.js';
 import { HANDLER_FILE, packageLambda, ROOT } from '../scripts/package-lambda.js';
+import { results } from './results.js';
+
+export const title = 'AWS Lambda cold start (packaged handler, new node process)';
 
 const KEY = 'bench-key-0123456789abcdef';
 const RUNS = 3;
@@ -100,14 +103,14 @@ const ms = (x: number) => `${Math.round(x)} ms`;
 export default async function run(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'forecast-lambda-bench-'));
   try {
-    const bundles: { label: string; dir: string }[] = [{ label: 'demo (3,000 synthetic bars)', dir: resolve(ROOT, DEFAULT_CONFIG.demoDir) }];
+    const bundles: { id: string; label: string; dir: string }[] = [{ id: 'demo', label: 'demo (3,000 synthetic bars)', dir: resolve(ROOT, DEFAULT_CONFIG.demoDir) }];
     await ensureDemoBundle(bundles[0].dir);
     if (HAVE_REFERENCE) {
       await writeReferenceBundle(join(work, 'msft'));
-      bundles.push({ label: 'MSFT reference (8,163 bars)', dir: join(work, 'msft') });
+      bundles.push({ id: 'msft', label: 'MSFT reference (8,163 bars)', dir: join(work, 'msft') });
     } else console.log('  (../shared/reference is absent: the MSFT reference bundle is not measured)');
 
-    for (const [b, { label, dir }] of bundles.entries()) {
+    for (const [b, { id, label, dir }] of bundles.entries()) {
       const stage = join(work, `stage-${b}`);
       const packaged = await packageLambda({ bundleDirs: [dir], outFile: join(work, `lambda-${b}.zip`), stageDir: stage });
       const history = JSON.parse(readFileSync(join(stage, 'models', packaged.models[0].split('@')[0], packaged.models[0].split('@')[1], 'manifest.json'), 'utf8')) as {
@@ -131,6 +134,18 @@ export default async function run(): Promise<void> {
         `    vs Lambda's default 3 s time-out: ${worst < LAMBDA_DEFAULT_TIMEOUT_MS ? `fits whole, ${ms(LAMBDA_DEFAULT_TIMEOUT_MS - worst)} to spare in the worst run` : `the whole cold start EXCEEDS it`}` +
           ' (Lambda counts only the event against the time-out; the init phase has its own 10 s; its own start and unpacking come on top)',
       );
+      const notes = `${label}; zip ${(packaged.bytes / 1024 / 1024).toFixed(1)} MB; median of ${RUNS} cold starts (${first.map((x) => x.toFixed(0)).join(', ')} ms); AWS's download, unpack and runtime start not included`;
+      results.figure({ id: `${id}.cold-start`, label: `Lambda cold start, spawn to first answer: ${label}`, value: median(first), unit: 'ms', notes });
+      results.figure({
+        id: `${id}.cold-start.worst`,
+        label: `Lambda cold start, worst of ${RUNS}: ${label}`,
+        value: worst,
+        unit: 'ms',
+        target: { op: '<', value: LAMBDA_DEFAULT_TIMEOUT_MS, unit: 'ms' },
+        notes: "against Lambda's default 3 s function time-out",
+      });
+      results.figure({ id: `${id}.init`, label: `Lambda init (node start + handler import: load, self-check, seed, features): ${label}`, value: median(runs.map((r) => r.nodeAndImport)), unit: 'ms' });
+      results.figure({ id: `${id}.warm-forecast`, label: `Lambda warm 1-bar forecast event: ${label}`, value: median(runs.map((r) => r.warmForecast)), unit: 'ms' });
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -10,11 +10,22 @@
  * (`forecast serve` with no bundle named: a causal-feature tree on synthetic bars). Each model is
  * measured in its own process: measured one after the other in one process, the second comes out
  * 20-50 % slower whichever it is (heap and JIT state left by the first).
+ *
+ * The serving-shell targets (`shellTargets`, the headline): single-bar POST /forecast against a keyed
+ * no-op POST route of the same app (same body, same key check and body parsing) and against a bare
+ * node:http server, at 1, 8 and 64 connections, on SQLite and on PostgreSQL, each server its own
+ * process and autocannon in this one; throughput ratios and server CPU per request (from /proc) are
+ * the headline, absolute figures move with the machine's other load. Latency percentiles (p50, p99,
+ * p99.9) are exact, from every response time (bench/load.ts: autocannon's own are whole ms). Then the
+ * 963-bar request (the MSFT test set's size) against the same server processes.
+ *
+ * Every figure is also recorded for BENCHMARKS.md (bench/results.ts); the per-model processes
+ * record through the results sink.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -26,11 +37,21 @@ import { forecastBars } from '../src/serve/forecast.js';
 import { HAVE_REFERENCE, writeReferenceBundle } from '../test/helpers/reference.js';
 import { postgresAvailable, PG_URL, uniqueSchema } from '../test/store/pg-helper.js';
 import { spawnServer } from '../test/serve/helpers/process.js';
+import { cannon as exactCannon, combine, cpuSeconds, median as exactMedian, rssMiB, sequential, type LoadResult } from './load.js';
+import { results, type Target } from './results.js';
 import { BENCH_KEY as KEY } from './serve-target.js';
 
-const DURATION_S = 5;
+export const title = 'serving shell: single-bar forecast against a keyed no-op route and a bare node:http server';
+
+/** Seconds per autocannon run; BENCH_QUICK=1 (a check of the machinery, not figures): 1 s. */
+const DURATION_S = process.env.BENCH_QUICK === '1' ? 1 : 5;
 const CONNECTIONS = 8;
+/** Connection counts of the target runs. */
+const TARGET_CONNECTIONS = [1, 8, 64] as const;
+/** p99 target applies at these connection counts (at 64 connections on 2 cores, queueing alone exceeds it). */
+const P99_TARGET_AT = new Set([1, 8]);
 const HEADERS = { 'x-api-key': KEY, 'content-type': 'application/json' };
+const BIG_ROWS = 963;
 
 async function referenceBundle(dir: string): Promise<LoadedBundle> {
   await writeReferenceBundle(dir);
@@ -65,18 +86,26 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   console.log(`\n  model ${bundle.id}: ${kind}; ${n} bars of history; SQLite store; logging off; ${CONNECTIONS} connections, ${DURATION_S} s per run`);
   console.log(`  in-process start-up to ready (seed store, build engines, listen; bundle already loaded): ${readyMs.toFixed(0)} ms`);
 
+  const m = choiceOf(bundle);
+  const where = `${bundle.id}, ${n} bars, SQLite, client in the server's process, ${CONNECTIONS} connections, ${DURATION_S} s`;
+  results.figure({ id: `${m}.inproc.ready`, label: `${bundle.id}: in-process start-up to ready (bundle already loaded)`, value: readyMs, unit: 'ms', notes: 'seed store, build engines, listen' });
   const forecast = await cannon({ url: `${url}/forecast`, method: 'POST', headers: HEADERS, body: single });
   console.log(line('POST /forecast (1 stored bar)', forecast));
+  results.figure({ id: `${m}.inproc.forecast.rps`, label: `${bundle.id}: single-bar POST /forecast, in-process client`, value: forecast.requests.average, unit: 'req/s', notes: where });
   if (baselines) {
-    console.log(line('GET /healthz (same process)', await cannon({ url: `${url}/healthz` })));
+    const healthz = await cannon({ url: `${url}/healthz` });
+    console.log(line('GET /healthz (same process)', healthz));
     const bare: Server = createServer((_req, res) => {
       const body = '{"status":"ok"}';
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     });
     await new Promise<void>((r) => bare.listen(0, '127.0.0.1', r));
-    console.log(line('bare node:http fixed JSON', await cannon({ url: `http://127.0.0.1:${(bare.address() as { port: number }).port}/` })));
+    const bareRun = await cannon({ url: `http://127.0.0.1:${(bare.address() as { port: number }).port}/` });
+    console.log(line('bare node:http fixed JSON', bareRun));
     await new Promise<void>((r) => bare.close(() => r()));
+    results.figure({ id: `${m}.inproc.healthz.rps`, label: 'GET /healthz, in-process client', value: healthz.requests.average, unit: 'req/s', notes: where });
+    results.figure({ id: `${m}.inproc.bare.rps`, label: 'bare node:http fixed JSON, in-process client', value: bareRun.requests.average, unit: 'req/s', notes: where });
   }
 
   // Server time per single-bar forecast, from the service's own histogram.
@@ -84,6 +113,7 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   const sum = Number(/forecast_http_request_duration_seconds_sum\{method="POST",route="\/forecast",model="[^"]*"\} ([\d.e-]+)/.exec(metrics)?.[1]);
   const count = Number(/forecast_http_request_duration_seconds_count\{method="POST",route="\/forecast",model="[^"]*"\} (\d+)/.exec(metrics)?.[1]);
   console.log(`  server time per single-bar forecast (fastify's clock, mean of ${count}): ${((sum / count) * 1000).toFixed(3)} ms`);
+  results.figure({ id: `${m}.server-time`, label: `${bundle.id}: server time per single-bar forecast (fastify's clock)`, value: (sum / count) * 1000, unit: 'ms', notes: `mean of ${count}` });
 
   // In-process cost of the forecast path alone (no HTTP): catch-up check, merge check, features, model.
   const served = app.forecastService.registry.resolve();
@@ -91,7 +121,9 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   const iters = 20_000;
   let t = performance.now();
   for (let i = 0; i < iters; i++) await forecastBars(served, app.forecastService.store, bar, false);
-  console.log(`  forecast path without HTTP (store version check + merge check + features + model): ${(((performance.now() - t) / iters) * 1000).toFixed(1)} µs`);
+  const pathUs = ((performance.now() - t) / iters) * 1000;
+  console.log(`  forecast path without HTTP (store version check + merge check + features + model): ${pathUs.toFixed(1)} µs`);
+  results.figure({ id: `${m}.path`, label: `${bundle.id}: forecast path without HTTP (version check, merge check, features, model)`, value: pathUs, unit: 'µs', notes: `mean of ${iters} calls of forecastBars` });
 
   // The 963-bar request (the size of the MSFT test set).
   const rows = Math.min(963, n);
@@ -103,6 +135,13 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
     times.push(performance.now() - t);
   }
   console.log(`  ${rows}-bar request (${(big.length / 1024).toFixed(0)} KiB): median ${median(times).toFixed(2)} ms, min ${Math.min(...times).toFixed(2)} ms (client round trip)`);
+  results.figure({
+    id: `${m}.inproc.big`,
+    label: `${bundle.id}: ${rows}-bar request, in-process client (median)`,
+    value: median(times),
+    unit: 'ms',
+    notes: `${(big.length / 1024).toFixed(0)} KiB; 30 requests, min ${Math.min(...times).toFixed(2)} ms; the target is judged on the out-of-process figure`,
+  });
 
   // Appending a new bar (durable write: SQLite commit with synchronous=FULL, then incremental features).
   const writes: number[] = [];
@@ -117,6 +156,7 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   }
   writes.sort((a, b) => a - b);
   console.log(`  new-bar request (durable write + incremental features): median ${writes[25].toFixed(2)} ms, p90 ${writes[45].toFixed(2)} ms`);
+  results.figure({ id: `${m}.new-bar`, label: `${bundle.id}: new-bar request (durable SQLite commit + incremental features), median`, value: writes[25], unit: 'ms', notes: `50 requests, p90 ${writes[45].toFixed(2)} ms` });
   await app.close();
 
   // A fresh service process (as `forecast serve` runs it, from source through tsx): time to ready and RSS.
@@ -124,29 +164,33 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   const child = await spawnServer({ port: 0, host: '127.0.0.1', workers: 1, apiKeys: [KEY], bundleDir: bundle.dir, sqlitePath: join(tmp, `fresh-${bundle.manifest.name}.sqlite`), logger: false });
   const ready = performance.now() - t1;
   await (await fetch(`${child.url}/forecast`, { method: 'POST', headers: HEADERS, body: single })).arrayBuffer();
-  const status = readFileSync(`/proc/${child.child.pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+  const rss = rssMiB(child.child.pid!).rss;
   console.log(`  fresh process: spawn to ready ${ready.toFixed(0)} ms (node + tsx start, load + verify bundle, seed SQLite, build engines); RSS ${rss.toFixed(0)} MiB`);
   await child.stop();
+  results.figure({ id: `${m}.fresh.ready`, label: `${bundle.id}: fresh process, spawn to ready`, value: ready, unit: 'ms', notes: 'node + tsx, load + verify bundle, seed SQLite, build engines (test/serve/helpers/server-main.ts)' });
+  results.figure({ id: `${m}.fresh.rss`, label: `${bundle.id}: fresh process RSS after one forecast`, value: rss, unit: 'MiB' });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc (robust to other load on a shared machine). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks (100 Hz on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+type Measured = LoadResult & { cpuUsPerRequest: number };
 
-/** An autocannon run against a target, with the target's CPU time per answered request. */
-async function measured(pid: number, opts: autocannon.Options): Promise<autocannon.Result & { cpuUsPerRequest: number }> {
+/** An exact-latency autocannon run against a target process, with the target's CPU time per answered request. */
+async function measured(pid: number, connections: number, opts: autocannon.Options): Promise<Measured> {
   const before = cpuSeconds(pid);
-  const r = await cannon(opts);
+  const r = await exactCannon({ ...opts, duration: opts.duration ?? DURATION_S, connections });
   const cpu = cpuSeconds(pid) - before;
-  return Object.assign(r, { cpuUsPerRequest: (cpu / Math.max(1, r.requests.total)) * 1e6 });
+  return Object.assign(r, { cpuUsPerRequest: (cpu / Math.max(1, r.total)) * 1e6 });
 }
 
-function cpuLine(name: string, r: autocannon.Result & { cpuUsPerRequest: number }): string {
-  return `${line(name, r)}   server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request`;
+function combined(a: Measured, b: Measured): Measured {
+  return Object.assign(combine(a, b), { cpuUsPerRequest: (a.cpuUsPerRequest * a.total + b.cpuUsPerRequest * b.total) / Math.max(1, a.total + b.total) });
+}
+
+function cpuLine(name: string, r: Measured): string {
+  const ms = (x: number) => x.toFixed(2);
+  return (
+    `  ${name.padEnd(36)} ${Math.round(r.rps).toString().padStart(7)} req/s   p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  p99.9 ${ms(r.p999)} ms` +
+    `   errors ${r.errors + r.non2xx}   server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request`
+  );
 }
 
 /** A bench/serve-target.ts process, listening. */
@@ -175,48 +219,145 @@ async function spawnTarget(args: string[]): Promise<{ url: string; pid: number; 
   };
 }
 
+/** The id part of a store name. */
+const storeId = (name: string) => name.toLowerCase().replace('postgresql', 'pg');
+
 /**
  * The serving-shell targets: single-bar POST /forecast against a keyed no-op POST route of the same
- * app with the same body, and against a bare node:http server; on SQLite and on PostgreSQL. Each
- * server is its own process (1 worker), measured from this one, one after the other.
+ * app with the same body, and against a bare node:http server; on SQLite and on PostgreSQL; at 1, 8
+ * and 64 connections. Each server is its own process (1 worker), measured from this one, one after
+ * the other. Then the 963-bar request against each app process.
  */
 async function shellTargets(bundleDir: string, history: LoadedBundle['history'], label: string, tmp: string): Promise<void> {
   const n = history.date.length;
   const single = JSON.stringify(seriesToSplitJson(history, { start: n - 1, end: n }));
+  const bigRows = Math.min(BIG_ROWS, n);
+  const big = JSON.stringify(seriesToSplitJson(history, { start: n - bigRows, end: n }));
   const stores: [string, string][] = [['SQLite', `sqlite:${join(tmp, 'targets.sqlite')}`]];
-  if (await postgresAvailable()) stores.push(['PostgreSQL', `postgres:${PG_URL}|${uniqueSchema('bench')}`]);
-  console.log(`\n  targets (model ${label}; one server process, ${CONNECTIONS} connections, ${DURATION_S} s per run, autocannon in another process)`);
+  const schema = uniqueSchema('bench');
+  if (await postgresAvailable()) stores.push(['PostgreSQL', `postgres:${PG_URL}|${schema}`]);
+  else results.note('PostgreSQL at 127.0.0.1:5432 unreachable: the PostgreSQL figures are not measured');
+  const setting = `model ${label}; one server process (1 worker, logging off), autocannon in the bench process; ${DURATION_S} s per route and connection count (no-op and forecast as A B B A halves)`;
+  console.log(`\n  targets (${setting}; ${TARGET_CONNECTIONS.join(', ')} connections)`);
+  const warm = (url: string, connections: number) => exactCannon({ url, method: 'POST', headers: HEADERS, body: single, duration: 1, connections });
+  const rows: (string | number)[][] = [];
+  const row = (server: string, route: string, r: Measured, ratios: { noop?: number; bare?: number } = {}) =>
+    rows.push([server, route, r.connections, Math.round(r.rps), r.p50, r.p99, r.p999, r.cpuUsPerRequest, ratios.noop ?? '', ratios.bare ?? '']);
+
   const bare = await spawnTarget(['bare']);
-  const warm = (url: string) => cannon({ url, method: 'POST', headers: HEADERS, body: single, duration: 1 });
-  await warm(`${bare.url}/`);
-  const bareRun = await measured(bare.pid, { url: `${bare.url}/`, method: 'POST', headers: HEADERS, body: single });
-  await bare.stop();
-  console.log(cpuLine('bare node:http fixed JSON', bareRun));
-  const results: Record<string, autocannon.Result> = {};
-  for (const [name, store] of stores) {
-    const target = await spawnTarget(['app', bundleDir, store]);
-    await warm(`${target.url}/forecast`);
-    await warm(`${target.url}/bench/noop`);
-    const noop = await measured(target.pid, { url: `${target.url}/bench/noop`, method: 'POST', headers: HEADERS, body: single });
-    const forecast = await measured(target.pid, { url: `${target.url}/forecast`, method: 'POST', headers: HEADERS, body: single });
-    await target.stop();
-    results[name] = forecast;
-    const ratio = (a: autocannon.Result, b: autocannon.Result) => (a.requests.average / b.requests.average).toFixed(2);
-    const cpuRatio = (a: { cpuUsPerRequest: number }, b: { cpuUsPerRequest: number }) => (b.cpuUsPerRequest / a.cpuUsPerRequest).toFixed(2);
-    console.log(cpuLine(`${name}: keyed no-op POST`, noop));
-    console.log(cpuLine(`${name}: POST /forecast (1 stored bar)`, forecast));
-    console.log(
-      `    ratios (throughput): forecast / keyed no-op ${ratio(forecast, noop)} (target >= 0.85); forecast / bare node:http ${ratio(forecast, bareRun)} (target >= 0.6); ` +
-        `p99 ${forecast.latency.p99} ms (target < 2 ms)`,
-    );
-    console.log(`    ratios (server CPU per request, inverted): forecast / keyed no-op ${cpuRatio(forecast, noop)}; forecast / bare node:http ${cpuRatio(forecast, bareRun)}`);
+  const bareRuns = new Map<number, Measured>();
+  try {
+    for (const c of TARGET_CONNECTIONS) {
+      await warm(`${bare.url}/`, c);
+      const r = await measured(bare.pid, c, { url: `${bare.url}/`, method: 'POST', headers: HEADERS, body: single });
+      bareRuns.set(c, r);
+      console.log(cpuLine(`bare node:http fixed JSON, ${c} conn`, r));
+      row('bare node:http', 'POST / (fixed JSON)', r);
+    }
+  } finally {
+    await bare.stop();
   }
-  if (results.PostgreSQL)
-    console.log(`    PostgreSQL / SQLite single-bar throughput: ${(results.PostgreSQL.requests.average / results.SQLite.requests.average).toFixed(2)} (target >= 0.5)`);
+  for (const c of TARGET_CONNECTIONS) {
+    const r = bareRuns.get(c)!;
+    results.figure({ id: `bare.c${c}.rps`, label: `bare node:http fixed JSON, ${c} connection${c > 1 ? 's' : ''}: throughput`, value: r.rps, unit: 'req/s', notes: `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} / p99.9 ${r.p999.toFixed(2)} ms; server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request` });
+  }
+
+  const forecasts: Record<string, Map<number, Measured>> = {};
+  for (const [name, store] of stores) {
+    const sid = storeId(name);
+    const target = await spawnTarget(['app', bundleDir, store]);
+    const runs = new Map<number, { noop: Measured; forecast: Measured }>();
+    let bigTimes: number[] = [];
+    try {
+      for (const c of TARGET_CONNECTIONS) {
+        await warm(`${target.url}/forecast`, c);
+        await warm(`${target.url}/bench/noop`, c);
+        // A B B A, half the duration each: a drift of the machine's other load over the four runs cancels out of the ratio.
+        const half = { method: 'POST', headers: HEADERS, body: single, duration: DURATION_S / 2 } as const;
+        const noop1 = await measured(target.pid, c, { url: `${target.url}/bench/noop`, ...half });
+        const forecast1 = await measured(target.pid, c, { url: `${target.url}/forecast`, ...half });
+        const forecast2 = await measured(target.pid, c, { url: `${target.url}/forecast`, ...half });
+        const noop2 = await measured(target.pid, c, { url: `${target.url}/bench/noop`, ...half });
+        const noop = combined(noop1, noop2);
+        const forecast = combined(forecast1, forecast2);
+        runs.set(c, { noop, forecast });
+        const b = bareRuns.get(c)!;
+        console.log(cpuLine(`${name}: keyed no-op POST, ${c} conn`, noop));
+        console.log(cpuLine(`${name}: POST /forecast (1 bar), ${c} conn`, forecast));
+        console.log(
+          `    ratios (throughput): forecast / keyed no-op ${(forecast.rps / noop.rps).toFixed(2)} (target >= 0.85); forecast / bare node:http ${(forecast.rps / b.rps).toFixed(2)} (target >= 0.6)` +
+            `; server CPU per request, inverted: forecast / no-op ${(noop.cpuUsPerRequest / forecast.cpuUsPerRequest).toFixed(2)}, forecast / bare ${(b.cpuUsPerRequest / forecast.cpuUsPerRequest).toFixed(2)}`,
+        );
+        row(`app, ${name}`, 'keyed no-op POST', noop);
+        row(`app, ${name}`, 'POST /forecast (1 stored bar)', forecast, { noop: forecast.rps / noop.rps, bare: forecast.rps / b.rps });
+      }
+      // The 963-bar request, one at a time against the same process.
+      await sequential(target.url, 5, { path: () => '/forecast', body: () => big, headers: HEADERS });
+      bigTimes = Array.from((await sequential(target.url, 30, { path: () => '/forecast', body: () => big, headers: HEADERS })).times);
+      console.log(`  ${name}: ${bigRows}-bar request (${(big.length / 1024).toFixed(0)} KiB), one at a time: median ${exactMedian(bigTimes).toFixed(2)} ms, min ${bigTimes[0].toFixed(2)} ms`);
+    } finally {
+      await target.stop();
+    }
+    forecasts[name] = new Map([...runs].map(([c, r]) => [c, r.forecast]));
+
+    for (const c of TARGET_CONNECTIONS) {
+      const { noop, forecast } = runs.get(c)!;
+      const b = bareRuns.get(c)!;
+      const conn = `${c} connection${c > 1 ? 's' : ''}`;
+      const pct = `p50 ${forecast.p50.toFixed(2)} / p99 ${forecast.p99.toFixed(2)} / p99.9 ${forecast.p999.toFixed(2)} ms`;
+      results.figure({ id: `${sid}.c${c}.ratio.noop`, label: `${name}, ${conn}: single-bar forecast / keyed no-op route, throughput`, value: forecast.rps / noop.rps, unit: '×', target: { op: '>=', value: 0.85, unit: '×' }, notes: `${Math.round(forecast.rps)} vs ${Math.round(noop.rps)} req/s` });
+      results.figure({ id: `${sid}.c${c}.ratio.bare`, label: `${name}, ${conn}: single-bar forecast / bare node:http, throughput`, value: forecast.rps / b.rps, unit: '×', target: { op: '>=', value: 0.6, unit: '×' }, notes: `${Math.round(forecast.rps)} vs ${Math.round(b.rps)} req/s` });
+      results.figure({ id: `${sid}.c${c}.cpu-ratio.noop`, label: `${name}, ${conn}: server CPU per request, keyed no-op / forecast`, value: noop.cpuUsPerRequest / forecast.cpuUsPerRequest, unit: '×', notes: `${noop.cpuUsPerRequest.toFixed(0)} vs ${forecast.cpuUsPerRequest.toFixed(0)} µs/request (1 = the forecast costs nothing over the shell)` });
+      results.figure({ id: `${sid}.c${c}.cpu-ratio.bare`, label: `${name}, ${conn}: server CPU per request, bare / forecast`, value: b.cpuUsPerRequest / forecast.cpuUsPerRequest, unit: '×', notes: `${b.cpuUsPerRequest.toFixed(0)} vs ${forecast.cpuUsPerRequest.toFixed(0)} µs/request` });
+      results.figure({ id: `${sid}.c${c}.rps`, label: `${name}, ${conn}: single-bar forecast throughput`, value: forecast.rps, unit: 'req/s', notes: `${pct}; errors ${forecast.errors + forecast.non2xx}` });
+      const p99Target: Target | undefined = P99_TARGET_AT.has(c) ? { op: '<', value: 2, unit: 'ms' } : undefined;
+      results.figure({ id: `${sid}.c${c}.p50`, label: `${name}, ${conn}: single-bar forecast p50`, value: forecast.p50, unit: 'ms' });
+      results.figure({ id: `${sid}.c${c}.p99`, label: `${name}, ${conn}: single-bar forecast p99`, value: forecast.p99, unit: 'ms', ...(p99Target ? { target: p99Target } : { notes: 'no target at 64 connections: 64 requests queued on 2 cores' }) });
+      results.figure({ id: `${sid}.c${c}.p999`, label: `${name}, ${conn}: single-bar forecast p99.9`, value: forecast.p999, unit: 'ms' });
+    }
+    results.figure({
+      id: `${sid}.big`,
+      label: `${name}: ${bigRows}-bar request, round trip (median)`,
+      value: exactMedian(bigTimes),
+      unit: 'ms',
+      target: { op: '<', value: 3, unit: 'ms' },
+      notes: `model ${label}; ${(big.length / 1024).toFixed(0)} KiB body, stored bars; 30 requests one at a time after 5 warm-up, min ${bigTimes[0].toFixed(2)} ms, max ${bigTimes.at(-1)!.toFixed(2)} ms`,
+    });
+  }
+  if (forecasts.PostgreSQL) {
+    for (const c of TARGET_CONNECTIONS) {
+      const ratio = forecasts.PostgreSQL.get(c)!.rps / forecasts.SQLite.get(c)!.rps;
+      console.log(`    PostgreSQL / SQLite single-bar throughput, ${c} conn: ${ratio.toFixed(2)} (target >= 0.5)`);
+      results.figure({ id: `pg-vs-sqlite.c${c}`, label: `PostgreSQL / SQLite single-bar throughput, ${c} connection${c > 1 ? 's' : ''}`, value: ratio, unit: '×', target: { op: '>=', value: 0.5, unit: '×' } });
+    }
+    await dropSchema(schema);
+  }
+  results.table({
+    id: 'targets',
+    title: `Single-bar forecast against the keyed no-op route and a bare node:http server (${setting})`,
+    columns: ['server', 'route', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'server CPU µs/request', 'forecast / no-op', 'forecast / bare'],
+    rows,
+    notes: 'Latency percentiles are exact (every response time); throughput ratios and CPU per request are comparable within this run only.',
+  });
+}
+
+/** Drops the bench's PostgreSQL schema (loopback test database). */
+async function dropSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } catch {
+    // left behind: harmless in the test database
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 type ModelChoice = 'reference' | 'demo';
 const MODEL_FLAG = '--serve-bench-model';
+const choiceOf = (b: LoadedBundle): ModelChoice => (b.manifest.name === 'demo' ? 'demo' : 'reference');
 
 async function benchInThisProcess(choice: ModelChoice): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'serve-bench-'));
@@ -247,12 +388,17 @@ export default async function run(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   // SERVE_BENCH_TARGETS_ONLY=1: the shell targets alone (a quick A/B of a change to the serving path).
-  if (process.env.SERVE_BENCH_TARGETS_ONLY === '1') return;
+  if (process.env.SERVE_BENCH_TARGETS_ONLY === '1') {
+    results.note('SERVE_BENCH_TARGETS_ONLY=1: the per-model figures were not measured in this run');
+    return;
+  }
   const choices: ModelChoice[] = HAVE_REFERENCE ? ['reference', 'demo'] : ['demo'];
   if (!HAVE_REFERENCE) console.log('  ../shared/reference is absent: the reference model is not benchmarked');
   for (const choice of choices) {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), MODEL_FLAG, choice], { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '' } });
+    const sink = results.sinkEnv();
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), MODEL_FLAG, choice], { stdio: 'inherit', env: { ...process.env, NODE_OPTIONS: '', ...sink.env } });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    sink.absorb();
     if (code !== 0) throw new Error(`the ${choice} model's benchmark process exited with ${code}`);
   }
 }

@@ -15,6 +15,9 @@ import { type Matrix, matrixFromRows, sliceRows } from '../src/models/matrix.js'
 import { PolynomialFeatures } from '../src/models/polynomial.js';
 import { DecisionTreeRegressor, compareTrees, describeTreeDifference } from '../src/models/tree/index.js';
 import type { TreeState } from '../src/models/types.js';
+import { results } from './results.js';
+
+export const title = 'decision tree fit, beside scikit-learn on the reference fold';
 
 const REFERENCE_DIR = fileURLToPath(new URL('../../shared/reference/', import.meta.url));
 const FIXTURE = new URL('../test/fixtures/sklearn/reference_fold.json', import.meta.url);
@@ -94,6 +97,7 @@ export default async function run(): Promise<TreeBenchResult> {
   if (!existsSync(REFERENCE_DIR + 'MSFT_X_learn.csv') || !existsSync(REFERENCE_DIR + 'MSFT_y_learn.csv')) {
     const skipped = `reference data not found at ${REFERENCE_DIR}: tree benchmark skipped`;
     console.log(skipped);
+    results.note(skipped);
     return { skipped };
   }
   const { X, y } = loadFold();
@@ -158,6 +162,13 @@ export default async function run(): Promise<TreeBenchResult> {
   if (result.sklearnPredictMs !== undefined) {
     console.log(`  sklearn  predict ${PREDICT_ROWS} rows: ${result.sklearnPredictMs.toFixed(3)} ms`);
   }
+  const fold = `reference fold ${TRAIN_ROWS} x ${X.cols}, best-first 50 leaves; median of ${REPEATS} fits`;
+  const skNote = typeof sk === 'string' ? `scikit-learn not measured: ${sk} (apt-get install python3-sklearn python3-pandas)` : `scikit-learn ${sk.version} (${PYTHON}), the same fold and parameters`;
+  results.figure({ id: 'fit.ours', label: 'tree fit, ours', value: result.oursFitMedianMs ?? null, unit: 'ms', notes: `${fold}; first (cold) fit ${coldMs.toFixed(0)} ms; tree vs scikit-learn fixture: ${identical}` });
+  results.figure({ id: 'fit.sklearn', label: "tree fit, Debian's scikit-learn", value: result.sklearnFitMedianMs ?? null, unit: 'ms', notes: `${fold}; ${skNote}` });
+  results.figure({ id: 'fit.speedup', label: 'tree fit speed-up (scikit-learn time / ours)', value: result.speedup ?? null, unit: '×', notes: 'ratio within one run' });
+  results.figure({ id: 'predict.ours', label: `tree predict ${PREDICT_ROWS} rows, ours`, value: oursPredictMs, unit: 'ms', notes: `median of 20; predictRow ${oursPredictRowUs.toFixed(3)} µs/row` });
+  results.figure({ id: 'predict.sklearn', label: `tree predict ${PREDICT_ROWS} rows, scikit-learn`, value: result.sklearnPredictMs ?? null, unit: 'ms', notes: typeof sk === 'string' ? skNote : 'median of 20' });
   return result;
 }
 

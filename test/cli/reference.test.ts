@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { loadBundle } from '../../src/bundle/io.js';
 import type { BundleManifest } from '../../src/bundle/types.js';
 import { readBarsCsv } from '../../src/data/index.js';
@@ -9,11 +9,11 @@ import { readSklearnScaler, readSklearnTree } from '../../src/interop/index.js';
 import { StandardScaler, takeRows } from '../../src/models/index.js';
 import { modelRows } from '../../src/training/train.js';
 import { runCli } from '../helpers/cli.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile, tempDir } from '../helpers/reference.js';
+import { needsReference, referenceFile, tempDir } from '../helpers/reference.js';
 
-announceSkip();
+const withReference = needsReference('MSFT.csv', 'dtree_model.pkl', 'scaler_ml.pkl');
 
-describe.skipIf(!HAVE_REFERENCE)('the reference system, end to end through the CLI (MSFT.csv and the scikit-learn pickles)', () => {
+withReference.describe('the reference system, end to end through the CLI (MSFT.csv and the scikit-learn pickles)', () => {
   const work = tempDir();
   const imported = join(work, 'imported');
   const trained = join(work, 'trained');

@@ -13,7 +13,7 @@ import type { FeatureSet } from '../../src/features/types.js';
 import { train } from '../../src/training/train.js';
 import { auditCausality, type CausalityAudit } from '../../src/verify/index.js';
 import { runCli } from '../helpers/cli.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile, tempDir } from '../helpers/reference.js';
+import { needsReference, referenceFile, tempDir } from '../helpers/reference.js';
 
 const series = generateSyntheticBars({ seed: 3, bars: 700, startDate: '2016-01-04' });
 
@@ -145,8 +145,7 @@ describe('forecast audit-causality', () => {
   });
 });
 
-describe.skipIf(!HAVE_REFERENCE)('audit-causality on the reference MSFT bundle', () => {
-  announceSkip();
+needsReference('MSFT.csv', 'dtree_model.pkl', 'scaler_ml.pkl').describe('audit-causality on the reference MSFT bundle', () => {
   const tmp = tempDir('forecast-audit-msft-');
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

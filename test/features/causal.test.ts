@@ -4,10 +4,10 @@ import type { BarSeries } from '../../src/data/bars.js';
 import { barAt, generateSyntheticBars, readBarsCsv, sliceSeries } from '../../src/data/index.js';
 import { causalFeatureSet, referenceFeatureSet } from '../../src/features/index.js';
 import type { FeatureSet } from '../../src/features/types.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { needsReference, referenceFile } from '../helpers/reference.js';
 import { testHistories } from './histories.js';
 
-announceSkip();
+const withReference = needsReference('MSFT.csv');
 
 /**
  * Appends bars one at a time, recording every row as first written; at the end reports, per
@@ -118,7 +118,7 @@ describe('causal feature definitions', () => {
   });
 });
 
-describe.skipIf(!HAVE_REFERENCE)('causal features on MSFT.csv', () => {
+withReference.describe('causal features on MSFT.csv', () => {
   it('no row changes after it is written, and every model row is finite', () => {
     const series = readBarsCsv(readFileSync(referenceFile('MSFT.csv'), 'utf8'), { numberParsing: 'exact' });
     expect([...changedAfterWritten(causalFeatureSet, series)]).toEqual([]);

@@ -3,15 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { readBarsCsv } from '../../src/data/index.js';
 import { getFeatureSet, referenceFeatureSet } from '../../src/features/index.js';
 import { StandardScaler } from '../../src/models/scaler.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { needsReference, referenceFile } from '../helpers/reference.js';
 
-announceSkip();
+const withReference = needsReference('MSFT.csv', 'MSFT_X_learn.csv', 'MSFT_y_learn.csv');
 
 const LEARN_ROWS = 7000;
 
-describe.skipIf(!HAVE_REFERENCE)('reference features on MSFT.csv equal the seed pipeline bit for bit (FEATURES.md §2-§4, §3b)', () => {
-  const series = HAVE_REFERENCE ? readBarsCsv(readFileSync(referenceFile('MSFT.csv'), 'utf8'), { numberParsing: 'legacy', sourceName: 'MSFT.csv' }) : null!;
-  const table = HAVE_REFERENCE ? referenceFeatureSet.computeBatch(series) : null!;
+withReference.describe('reference features on MSFT.csv equal the seed pipeline bit for bit (FEATURES.md §2-§4, §3b)', () => {
+  const series = withReference.present ? readBarsCsv(readFileSync(referenceFile('MSFT.csv'), 'utf8'), { numberParsing: 'legacy', sourceName: 'MSFT.csv' }) : null!;
+  const table = withReference.present ? referenceFeatureSet.computeBatch(series) : null!;
   const k = referenceFeatureSet.featureNames.length;
 
   it('model rows are bars 200 .. 8160 (7,961 rows), the first 7,000 learn rows end at 2014-10-01', () => {

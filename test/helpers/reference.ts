@@ -6,18 +6,27 @@ import { sha256, writeBundle, type BundleManifest } from '../../src/bundle/index
 import type { BarSeries } from '../../src/data/bars.js';
 import { readBarsCsv } from '../../src/data/index.js';
 import { importSklearn } from '../../src/training/import.js';
+import { gate, type Gate, type Probe } from './requirement.js';
 
 /** `../shared/reference` beside the repository: real data that may not be copied into it. */
 export const REFERENCE_DIR = fileURLToPath(new URL('../../../shared/reference/', import.meta.url));
+/** For the benchmarks, which print what they leave out; tests use needsReference (test/structure/skips.test.ts). */
 export const HAVE_REFERENCE = existsSync(join(REFERENCE_DIR, 'MSFT.csv'));
-export const SKIP_REFERENCE_REASON = `../shared/reference is absent (${REFERENCE_DIR}): tests on the real MSFT data and the scikit-learn pickles are skipped`;
 
 export function referenceFile(name: string): string {
   return join(REFERENCE_DIR, name);
 }
 
-export function announceSkip(): void {
-  if (!HAVE_REFERENCE) console.warn(`SKIPPED: ${SKIP_REFERENCE_REASON}`);
+/** Which of `files` are absent from `dir`, named with the folder. */
+export function probeReference(files: readonly string[], dir = REFERENCE_DIR): Probe {
+  const absent = files.filter((f) => !existsSync(join(dir, f)));
+  const missing = absent.length === 0 ? undefined : existsSync(dir) ? `${absent.join(', ')} not in ${dir}` : `${dir} does not exist`;
+  return { what: `the reference data in ${dir} (${files.join(', ')})`, variable: 'REQUIRE_REFERENCE', missing };
+}
+
+/** The reference tests' gate: run, skip (REQUIRE_REFERENCE unset) or fail (REQUIRE_REFERENCE=1). */
+export function needsReference(...files: string[]): Gate {
+  return gate(probeReference(files.length > 0 ? files : ['MSFT.csv']));
 }
 
 export function tempDir(prefix = 'forecast-test-'): string {

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import type { PyValue } from '../../src/interop/index.js';
 import { NdArray, NumpyDType } from '../../src/interop/index.js';
 
@@ -16,13 +15,6 @@ export function fixtureJson<T = any>(name: string): T {
 
 /** `../shared/reference/` beside the repository: read in place, never copied into it. */
 export const REFERENCE = new URL('../../../shared/reference/', import.meta.url);
-export const REFERENCE_PATH = fileURLToPath(REFERENCE);
-
-export function haveReference(...files: string[]): boolean {
-  const ok = files.every((f) => existsSync(new URL(f, REFERENCE)));
-  if (!ok) console.warn(`SKIPPED: ${REFERENCE_PATH} (${files.join(', ')}) is absent; the tests on the reference pickles are skipped`);
-  return ok;
-}
 
 export function reference(name: string): Buffer {
   return readFileSync(new URL(name, REFERENCE));

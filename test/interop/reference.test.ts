@@ -1,15 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { loadPickle, PickleError, readSklearnModel, readSklearnScaler, readSklearnTree } from '../../src/interop/index.js';
-import { haveReference, reference } from './fixtures.js';
+import { needsReference } from '../helpers/reference.js';
+import { reference } from './fixtures.js';
 
-const HAVE = haveReference('scaler_ml.pkl', 'dtree_model.pkl');
+const withReference = needsReference('scaler_ml.pkl', 'dtree_model.pkl');
 
 const FEATURES = [
   'return', 'close_to_open', 'close_to_high', 'close_to_low', 'macd_diff', 'ma_50_200', 'sar', 'stochastic_oscillator', 'cci',
   'rsi', '5d_volatility', '21d_volatility', '60d_volatility', 'bollinger', 'atr', 'on_balance_volume', 'chaikin_oscillator',
 ];
 
-describe.skipIf(!HAVE)('reference scaler_ml.pkl (scikit-learn 0.19, joblib)', () => {
+withReference.describe('reference scaler_ml.pkl (scikit-learn 0.19, joblib)', () => {
   it('holds 17 means, variances and scales fitted on 7,000 rows', () => {
     const s = readSklearnScaler(reference('scaler_ml.pkl'));
     expect(s.mean).toHaveLength(17);
@@ -47,9 +48,9 @@ describe.skipIf(!HAVE)('reference scaler_ml.pkl (scikit-learn 0.19, joblib)', ()
   });
 });
 
-describe.skipIf(!HAVE)('reference dtree_model.pkl (scikit-learn 0.19)', () => {
-  const tree = HAVE ? readSklearnTree(reference('dtree_model.pkl')) : null!;
-  const t = HAVE ? tree.state : null!;
+withReference.describe('reference dtree_model.pkl (scikit-learn 0.19)', () => {
+  const tree = withReference.present ? readSklearnTree(reference('dtree_model.pkl')) : null!;
+  const t = withReference.present ? tree.state : null!;
 
   it('is a 99-node, 50-leaf, 19-level tree over 171 features', () => {
     expect(tree.className).toBe('sklearn.tree.tree.DecisionTreeRegressor');

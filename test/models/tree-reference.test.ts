@@ -4,19 +4,19 @@
  * 0.19 threshold rule of the pickled reference model. The data is read from ../shared/reference
  * (never copied into the repository); the tests skip with a message when it is absent.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { parseLegacyFloat } from '../../src/data/legacy-float.js';
 import { type Matrix, matrixFromRows, sliceRows } from '../../src/models/matrix.js';
 import { PolynomialFeatures } from '../../src/models/polynomial.js';
 import type { TreeState } from '../../src/models/types.js';
 import { DecisionTreeRegressor, compareTrees, describeTreeDifference } from '../../src/models/tree/index.js';
+import { needsReference } from '../helpers/reference.js';
 
 const REFERENCE_DIR = fileURLToPath(new URL('../../../shared/reference/', import.meta.url));
 const FIXTURES = new URL('../fixtures/sklearn/', import.meta.url);
-const available = existsSync(REFERENCE_DIR + 'MSFT_X_learn.csv') && existsSync(REFERENCE_DIR + 'MSFT_y_learn.csv');
-if (!available) console.log(`tree reference tests skipped: reference data not found at ${REFERENCE_DIR}`);
+const withReference = needsReference('MSFT_X_learn.csv', 'MSFT_y_learn.csv');
 
 interface ReferenceFixture {
   name: string;
@@ -45,7 +45,7 @@ function modelFor(p: ReferenceFixture['params'], thresholdRule: 'modern' | 'skle
   });
 }
 
-describe.skipIf(!available)('DecisionTreeRegressor on the reference fold', () => {
+withReference.describe('DecisionTreeRegressor on the reference fold', () => {
   let Xtrain: Matrix;
   let ytrain: Float64Array;
 

@@ -12,7 +12,7 @@
  *     those dates from the bars itself. Once every bar is stored, the whole range in one request
  *     again equals the evaluation.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { join } from 'node:path';
 import type { BundleManifest } from '../../src/bundle/index.js';
 import type { BarSeries } from '../../src/data/bars.js';
@@ -20,11 +20,11 @@ import { sliceSeries } from '../../src/data/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { openHistoryStore, PostgresHistoryStore, type StoreSelection } from '../../src/store/index.js';
-import { announceSkip, HAVE_REFERENCE, writeReferenceBundle } from '../helpers/reference.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
+import { needsReference, writeReferenceBundle } from '../helpers/reference.js';
+import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { call, KEY, tempDir } from './helpers/http.js';
 
-announceSkip();
+const withReference = needsReference('MSFT.csv', 'dtree_model.pkl', 'scaler_ml.pkl');
 
 const MODEL = 'msft';
 /** The request of (a): the MSFT test set's 961 bars and the two after it (FEATURES.md §4). */
@@ -40,9 +40,9 @@ interface Forecast {
   provisional?: true;
 }
 
-const pgAvailable = HAVE_REFERENCE ? await postgresAvailable() : false;
+const withPostgres = await needsPostgres();
 
-describe.skipIf(!HAVE_REFERENCE)('parity: the served reference model equals the offline evaluation bit for bit', () => {
+withReference.describe('parity: the served reference model equals the offline evaluation bit for bit', () => {
   const tmp = tempDir('forecast-parity-');
   const bundleDir = join(tmp.dir, 'msft-bundle');
   let series: BarSeries;
@@ -104,7 +104,7 @@ describe.skipIf(!HAVE_REFERENCE)('parity: the served reference model equals the 
     }
   });
 
-  it.skipIf(!pgAvailable)('(a) PostgreSQL: the last 963 bars in one request answer every evaluation forecast exactly', async () => {
+  withPostgres.it('(a) PostgreSQL: the last 963 bars in one request answer every evaluation forecast exactly', async () => {
     const schema = uniqueSchema('parity');
     const srv = await serve({ databaseUrl: PG_URL, databaseSchema: schema });
     try {

@@ -1,17 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
+import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import type { LoadedBundle } from '../../src/bundle/index.js';
 import type { BarSeries } from '../../src/data/bars.js';
 import { expectedForecasts, nextWeekday, tinyBundle, tinySeries, type TinySpec } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
-const available = await postgresAvailable();
+const withPostgres = await needsPostgres();
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 8 };
 const COLS = ['date', 'open', 'high', 'low', 'close', 'volume'];
 
-describe.skipIf(!available)('two servers sharing one PostgreSQL history', () => {
+withPostgres.describe('two servers sharing one PostgreSQL history', () => {
   const schema = uniqueSchema('serve');
   const tmp = tempDir();
   let a: TestServer;

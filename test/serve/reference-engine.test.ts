@@ -6,7 +6,7 @@
  * a threshold, its forecast moves with every bit of every feature. (parity.test.ts serves the real
  * scikit-learn tree against the offline evaluation.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BarSeries } from '../../src/data/bars.js';
@@ -16,13 +16,13 @@ import { readBarsCsv } from '../../src/data/index.js';
 import type { FeaturePipeline } from '../../src/models/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { train } from '../../src/training/train.js';
-import { announceSkip, HAVE_REFERENCE, referenceFile } from '../helpers/reference.js';
+import { needsReference, referenceFile } from '../helpers/reference.js';
 import { expectedForecasts } from './helpers/bundles.js';
 import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
-announceSkip();
+const withReference = needsReference('MSFT.csv');
 
-describe.skipIf(!HAVE_REFERENCE)('incremental serving on the reference feature set equals the batch features', () => {
+withReference.describe('incremental serving on the reference feature set equals the batch features', () => {
   const tmp = tempDir();
   let srv: TestServer;
   let series: BarSeries;

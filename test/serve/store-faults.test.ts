@@ -6,17 +6,17 @@
  * once the proxy forwards again the service answers 200 by itself, with every acknowledged bar kept.
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Bar } from '../../src/data/bars.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import type { AppOptions } from '../../src/serve/app.js';
 import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { spawnTcpProxy, startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
+import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { nextWeekday, tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { KEY, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
-const available = await postgresAvailable();
+const withPostgres = await needsPostgres();
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 21 };
 const COLS = ['date', 'open', 'high', 'low', 'close', 'volume'];
@@ -161,7 +161,7 @@ function scenario(tag: string, makeProxy: () => Promise<TcpProxy & { stop?(): vo
   return { proxy: () => proxy, duringFault, recovered, acknowledged, unanswered, schema, frame, storedBars, srv: () => srv };
 }
 
-describe.skipIf(!available)('the service with its PostgreSQL history refused or partitioned', () => {
+withPostgres.describe('the service with its PostgreSQL history refused or partitioned', () => {
   const s = scenario('http_faults', () => startTcpProxy());
 
   it('refused: 503 store_unavailable in time, /readyz 503, then 200 again by itself', async () => {
@@ -204,7 +204,7 @@ describe.skipIf(!available)('the service with its PostgreSQL history refused or 
   });
 });
 
-describe.skipIf(!available)('the service behind a SIGSTOPped proxy process', () => {
+withPostgres.describe('the service behind a SIGSTOPped proxy process', () => {
   let child: Awaited<ReturnType<typeof spawnTcpProxy>>;
   const s = scenario('http_sigstop', async () => (child = await spawnTcpProxy()));
 

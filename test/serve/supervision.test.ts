@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { startTcpProxy, type LocalTcpProxy } from '../helpers/tcp-proxy.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from '../store/pg-helper.js';
+import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { KEY, tempDir } from './helpers/http.js';
 import { alive, childPids, launchServer, spawnServer, spawnTracked, until, WORKER_COMMAND } from './helpers/process.js';
@@ -241,9 +241,9 @@ describe('the cluster primary supervises its workers', () => {
   });
 });
 
-const pgUp = await postgresAvailable();
+const withPostgres = await needsPostgres();
 
-describe.skipIf(!pgUp)('the database down: starts are retried until it is back (PostgreSQL)', () => {
+withPostgres.describe('the database down: starts are retried until it is back (PostgreSQL)', () => {
   const tmp = tempDir();
   const schema = uniqueSchema('supervision');
   let proxy: LocalTcpProxy;

@@ -13,9 +13,9 @@ import { ForecastError, StoreUnavailableError } from '../../src/errors.js';
 import { openHistoryStore } from '../../src/store/index.js';
 import { PostgresHistoryStore, storeFailureReason } from '../../src/store/postgres.js';
 import { startTcpProxy, spawnTcpProxy, type LocalTcpProxy } from '../helpers/tcp-proxy.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from './pg-helper.js';
+import { needsPostgres, PG_URL, uniqueSchema } from './pg-helper.js';
 
-const available = await postgresAvailable();
+const withPostgres = await needsPostgres();
 
 const TIMEOUTS = { connectTimeoutMs: 400, queryTimeoutMs: 400, statementTimeoutMs: 300, poolSize: 4 };
 /** A failing call may take one connect or one query timeout, and the machine is shared: a generous margin. */
@@ -97,7 +97,7 @@ describe('storeFailureReason', () => {
   });
 });
 
-describe.skipIf(!available)('PostgresHistoryStore under network faults', () => {
+withPostgres.describe('PostgresHistoryStore under network faults', () => {
   const schema = uniqueSchema('faults');
   let proxy: LocalTcpProxy;
   let proxyUrl: string;
@@ -340,7 +340,7 @@ describe.skipIf(!available)('PostgresHistoryStore under network faults', () => {
   });
 });
 
-describe.skipIf(!available)('seeding is start-up work, not a request', () => {
+withPostgres.describe('seeding is start-up work, not a request', () => {
   it('a history that takes longer to seed than the request limits still seeds; requests stay bounded by them', async () => {
     const schema = uniqueSchema('seed_limit');
     // Request limits far below what seeding 100,000 bars takes.

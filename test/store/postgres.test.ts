@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { storeContract } from './store-contract.js';
-import { PG_URL, postgresAvailable, uniqueSchema } from './pg-helper.js';
+import { needsPostgres, PG_URL, uniqueSchema } from './pg-helper.js';
 
-const available = await postgresAvailable();
+const withPostgres = await needsPostgres();
 
-describe.skipIf(!available)('PostgresHistoryStore', () => {
+withPostgres.describe('PostgresHistoryStore', () => {
   const schema = uniqueSchema('store');
   beforeAll(async () => undefined);
   afterAll(async () => {
