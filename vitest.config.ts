@@ -9,7 +9,7 @@ export const ACCEPTANCE = ['test/serve/**', 'test/store/**', 'test/cli/**', 'tes
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // No `include` here: `extends: true` concatenates arrays, so a root include would put every file in both projects.
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
@@ -17,7 +17,7 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'unit', exclude: [...configDefaults.exclude, ...ACCEPTANCE] } },
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...ACCEPTANCE] } },
       { extends: true, test: { name: 'acceptance', include: ACCEPTANCE.map((g) => (g.endsWith('/**') ? `${g}/*.test.ts` : g)) } },
     ],
   },

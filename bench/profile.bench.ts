@@ -154,6 +154,19 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'append-1m',
+    targets: [/^scale\/new-bar\.ratio$/],
+    async run(ctx) {
+      const b = await ctx.scale();
+      const n = bigN();
+      const count = process.env.BENCH_QUICK === '1' ? 50 : 300;
+      const r = await profiled(ctx, { serveArgs: [b.history.get(n)!], sqlitePath: freshDb(ctx, 'append'), firstRequest: { path: '/forecast', body: b.singleBody(n) } }, async (svc) => {
+        await sequential(svc.url, count, { path: () => '/forecast', body: (k) => b.newBarBody(n, k + 1), headers: JSON_HEADERS });
+      });
+      return { ...r, what: `${count} new-bar requests one at a time at ${n.toLocaleString('en-US')} bars (each a new newest bar: durable write, incremental features); load phase only` };
+    },
+  },
+  {
     name: 'big-request',
     targets: [/^serve\/.*\.big$/],
     async run(ctx) {
