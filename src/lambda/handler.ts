@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DEFAULT_CONFIG, loadConfig, serviceConfig, type ServiceConfig } from '../config.js';
 import { buildApp } from '../serve/app.js';
+import { REQUEST_ID_RE } from '../serve/errors.js';
 
 /** API Gateway HTTP API (payload 2.0) and Function URL request event: the fields read here. */
 export interface HttpApiEvent {
@@ -79,7 +80,6 @@ export function lambdaAppOptions(config: Readonly<ServiceConfig>, packagedModels
 const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml|yaml|x-yaml|x-www-form-urlencoded)\b|[^;]*\+(json|xml)\b)/i;
 /** Hop-by-hop headers mean nothing once API Gateway or the Function URL answers the client. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
-const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** The request an event describes, for `app.inject()`. */
 export function toInjectOptions(event: HttpApiEvent, context?: LambdaContext): InjectOptions {

@@ -4,6 +4,7 @@ export { createMatrix, matrixFromRows, matrixRow, sliceRows } from './matrix.js'
 export { StandardScaler, type ScalerState } from './scaler.js';
 export { PolynomialFeatures, type PolynomialState } from './polynomial.js';
 export { DecisionTreeRegressor } from './tree/index.js';
+export { ModelInputError } from './types.js';
 export { LinearRegression } from './linear.js';
 export { compareLinearModels, describeLinearDifference, type LinearDifference } from './linear-compare.js';
 export { TimeSeriesSplit } from './cv.js';

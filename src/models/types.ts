@@ -1,5 +1,22 @@
 import type { Matrix } from './matrix.js';
 
+/**
+ * A model input the estimator cannot take: scikit-learn refuses NaN, and the tree refuses values
+ * infinite once rounded to float32. Typed, so that a caller predicting for stored bars can answer
+ * "no forecast for this bar" instead of failing the request.
+ */
+export class ModelInputError extends RangeError {
+  constructor(
+    /** Index of the input (after scaling and expansion). */
+    readonly input: number,
+    readonly value: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ModelInputError';
+  }
+}
+
 /** A fitted regressor in scikit-learn's shape. */
 export interface Regressor<State> {
   fit(X: Matrix, y: Float64Array): this;

@@ -19,7 +19,7 @@ import { openHistoryStore } from '../store/index.js';
 import type { HistoryStore } from '../store/types.js';
 import { accessContext, ApiKeyAuth, RouteAccessLog } from './auth.js';
 import type { ProtocolRoutes, ServiceContext } from './context.js';
-import { clientErrorHandler, installErrorHandling } from './errors.js';
+import { answerExpectation, clientErrorHandler, errorBody, frameworkErrors, installErrorHandling, REQUEST_ID_RE } from './errors.js';
 import { parseJsonBody } from './json-body.js';
 import { ServiceMetrics } from './metrics.js';
 import { Mutex } from './mutex.js';
@@ -71,7 +71,6 @@ function packageVersion(): string {
   }
 }
 
-const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** pino options: JSON lines, request ids, no secrets. */
 export function loggerOptions(level: string): Record<string, unknown> {
@@ -117,8 +116,13 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
       headersTimeout: Math.min(config.headersTimeoutMs, config.requestTimeoutMs),
       // Node checks both timeouts on this period (default 30 s, which would stretch a 1 s limit to 31 s).
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4))),
+      // A request without Host is answered in the error shape below, not by Node's bare 400.
+      requireHostHeader: false,
     },
     clientErrorHandler,
+    frameworkErrors,
+    // Above the 128 characters of a model name or version, so an overlong one is a 400 naming the field.
+    routerOptions: { maxParamLength: 512 },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
@@ -167,8 +171,14 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   app.addHook('onRoute', (route) => ctx.access.observe(route));
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
+  app.server.on('checkExpectation', answerExpectation);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      void reply.status(400).send(errorBody(request, 'missing_host', 'the Host header is required (HTTP/1.1)'));
+      return;
+    }
     // A body sent without a content type is read as JSON (curl -d without -H, simple clients).
     if (request.headers['content-type'] === undefined && (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined))
       request.headers['content-type'] = 'application/json';

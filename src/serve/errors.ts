@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES as HTTP_STATUS_TEXT } from 'node:http';
+import { STATUS_CODES as HTTP_STATUS_TEXT, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ForecastError } from '../errors.js';
@@ -144,22 +144,110 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'the request headers are too large'],
 };
 
+/** A client's own x-request-id, when it sent a well-formed one (the same rule as the app's). */
+export const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The x-request-id among the bytes Node's parser saw before it failed, so the client can match the
+ * error to its request. Only the head of the packet is looked at (headers come first), the header
+ * is found by a plain scan, and the value checked by REQUEST_ID_RE: bounded whatever was sent.
+ */
+function requestIdIn(raw: unknown): string | undefined {
+  if (!Buffer.isBuffer(raw)) return undefined;
+  const head = raw.subarray(0, 16 * 1024).toString('latin1');
+  const at = head.toLowerCase().indexOf('\nx-request-id:');
+  if (at < 0) return undefined;
+  const end = head.indexOf('\r', at + 1);
+  const value = head.slice(at + 14, end < 0 ? undefined : end).trim();
+  return REQUEST_ID_RE.test(value) ? value : undefined;
+}
+
+/** A raw error answer, for the places that have a socket or a bare response but no fastify reply. */
+function rawErrorAnswer(status: number, code: string, message: string, requestId: string = randomUUID()): { head: string; body: string } {
+  const body = JSON.stringify({ error: { code, message, request_id: requestId } });
+  const head =
+    `HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n`;
+  return { head, body };
+}
+
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
+
+/** Sockets whose parser error is being answered: the parser reports again on every later chunk. */
+const answering = new WeakSet<Socket>();
+
+/**
+ * Runs `then` once no response is being written on the socket. Requests parsed before the bad
+ * bytes were handed to their routes, which may have stored bars: their answers must reach the
+ * client, so the error answer waits for them (each is bounded by REQUEST_TIMEOUT_MS).
+ */
+function afterResponses(socket: HttpSocket, then: () => void, turns = 0): void {
+  const current = socket._httpMessage;
+  if (!current || socket.destroyed) return then();
+  // A finished response is detached on a later tick; look again then (bounded, in case it never is).
+  if (current.writableFinished || current.destroyed) {
+    if (turns > 100) return then();
+    setImmediate(() => afterResponses(socket, then, turns + 1));
+    return;
+  }
+  current.once('close', () => setImmediate(() => afterResponses(socket, then, turns)));
+}
+
 /**
  * Answers errors Node's HTTP parser raises before fastify sees a request (a body longer than its
  * Content-Length leaves bytes that do not parse as a request; a header too large; a timeout) in the
- * service's error shape, then closes the connection as Node itself would.
+ * service's error shape, then closes the connection as Node itself would. Answers to requests
+ * already parsed on the connection are sent first; bytes after a request that asked to close the
+ * connection (HPE_CLOSED_CONNECTION) are ignored, as HTTP says they must be, with no answer of
+ * their own.
  */
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ECONNRESET' || socket.destroyed || answering.has(socket)) return;
+  answering.add(socket);
+  const http = socket as HttpSocket;
   const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad_request', `malformed HTTP request (${err.code ?? 'parse error'})`];
-  // A response already being written on this socket cannot be followed by another one.
-  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inProgress?.headersSent) {
-    const body = JSON.stringify({ error: { code, message, request_id: randomUUID() } });
-    socket.write(
-      `HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+  const answer = () => {
+    if (socket.destroyed) return;
+    if (err.code === 'HPE_CLOSED_CONNECTION' || !socket.writable || http._httpMessage?.headersSent) return void socket.destroy();
+    const { head, body } = rawErrorAnswer(status, code, message, requestIdIn((err as { rawPacket?: unknown }).rawPacket));
+    socket.end(head + body);
+    // end() flushes the answer; a client that never reads it must not hold the socket.
+    socket.setTimeout(5000, () => socket.destroy());
+  };
+  // A timeout, or bad bytes inside the body of the request in progress: that request never arrives
+  // whole, so its route will not answer; this answer is its answer.
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || (http._httpMessage && !http._httpMessage.req.complete)) return answer();
+  // Stop reading: whatever follows the bad bytes cannot be framed.
+  socket.pause();
+  afterResponses(http, answer);
+}
+
+/** Expectation values Node leaves to the app (anything but 100-continue): answered 417 in the error shape. */
+export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
+  const expect = String(req.headers.expect ?? '');
+  const shown = expect.length > 64 ? `${expect.slice(0, 64)}...` : expect;
+  const { body } = rawErrorAnswer(417, 'expectation_failed', `Expect: ${JSON.stringify(shown)} is not supported (only 100-continue)`);
+  const requestId = (JSON.parse(body) as ErrorBody).error.request_id;
+  res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId, connection: 'close' });
+  res.end(body);
+}
+
+/** Errors fastify's router raises before a route is chosen: a path that does not decode, a parameter too long. */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split('?')[0];
+  const shown = path.length > 64 ? `${path.slice(0, 64)}...` : path;
+  let status = 400;
+  let code = 'bad_url';
+  let message = `the path ${JSON.stringify(shown)} is not a valid URL (bad percent-encoding)`;
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    status = 414;
+    code = 'uri_too_long';
+    message = `a segment of the path ${JSON.stringify(shown)} is too long`;
+  } else if (err.code !== 'FST_ERR_BAD_URL') {
+    status = 400;
+    code = 'bad_request';
+    message = err.message;
   }
-  socket.destroy();
+  request.log.info({ code, status }, message);
+  void reply.header('x-request-id', request.id).status(status).send(errorBody(request, code, message));
 }

@@ -1,5 +1,6 @@
 import type { Bar } from '../data/bars.js';
 import { ForecastError } from '../errors.js';
+import { ModelInputError } from '../models/index.js';
 import type { HistoryStore } from '../store/types.js';
 import { conflictError, planMerge } from '../store/same-bar.js';
 import type { ServedModel } from './registry.js';
@@ -53,6 +54,24 @@ export async function forecastBars(model: ServedModel, store: HistoryStore, bars
   return forecastFromHistory(model, bars, counts);
 }
 
+/**
+ * The forecast from one finite feature row, or why the model cannot give one. Finite raw features
+ * can still leave the model's range once scaled (a price thousands of standard deviations from the
+ * training data overflows float32, which the tree, like scikit-learn, refuses): the bar is valid
+ * and stored, so its answer is a null forecast with the reason, never a failed request.
+ */
+function predictOrExplain(pipeline: ServedModel['bundle']['pipeline'], row: Float64Array): number | { reason: string } {
+  let y: number;
+  try {
+    y = pipeline.predictFeatures(row);
+  } catch (err) {
+    if (!(err instanceof ModelInputError)) throw err;
+    return { reason: `outside the model's range: model input ${err.input} (after scaling) is ${err.value}, not finite in float32; the features are far from anything the model was trained on` };
+  }
+  if (!Number.isFinite(y)) return { reason: `outside the model's range: the forecast is ${y}` };
+  return y;
+}
+
 /** Rows predicted between yields to the event loop: a 1 MiB request must not hold the loop for long. */
 const PREDICT_SLICE = 2048;
 
@@ -100,9 +119,11 @@ async function forecastFromHistory(model: ServedModel, bars: readonly Bar[], cou
     if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const end = Math.min(usable.length, start + PREDICT_SLICE);
     for (let u = start; u < end; u++) {
-      const y = pipeline.predictFeatures(snapshot.subarray(u * width, (u + 1) * width));
-      forecasts[usable[u]].y_pred = y;
-      features.rememberForecast(indices[u], y, stamp);
+      const y = predictOrExplain(pipeline, snapshot.subarray(u * width, (u + 1) * width));
+      if (typeof y === 'number') {
+        forecasts[usable[u]].y_pred = y;
+        features.rememberForecast(indices[u], y, stamp);
+      } else forecasts[usable[u]].reason = y.reason;
     }
   }
   return { model, forecasts, history: info };

@@ -77,6 +77,13 @@ export interface SqliteStoreOptions {
  * up front (BEGIN IMMEDIATE) so concurrent merges from several processes are serialised, and commit
  * with synchronous=FULL so an acknowledged bar survives a crash or power loss.
  */
+/**
+ * The bars written after a revision. Without statistics SQLite prefers the primary key (it yields
+ * date order with no sort) and scans every bar of the model: 80-100 ms at a million bars for the one
+ * bar that changed. The revision index finds the few changed rows; sorting them costs nothing.
+ */
+export const CHANGED_BARS_SQL = 'SELECT date, open, high, low, close, volume FROM bars INDEXED BY bars_by_rev WHERE model = ? AND rev > ? ORDER BY date';
+
 export class SqliteHistoryStore implements HistoryStore {
   readonly kind = 'sqlite' as const;
   readonly location: string;
@@ -138,9 +145,7 @@ export class SqliteHistoryStore implements HistoryStore {
       setVersion: db.prepare<[number, string, string]>('UPDATE model_history SET version = ?, updated_at = ? WHERE model = ?'),
       countBars: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM bars WHERE model = ?'),
       all: db.prepare<[string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date'),
-      since: db.prepare<[string, number], BarRow>(
-        'SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND rev > ? ORDER BY date',
-      ),
+      since: db.prepare<[string, number], BarRow>(CHANGED_BARS_SQL),
       one: db.prepare<[string, string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND date = ?'),
       insert: db.prepare<[string, string, number, number, number, number, number, number]>(
         'INSERT INTO bars (model, date, open, high, low, close, volume, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -205,7 +210,9 @@ export class SqliteHistoryStore implements HistoryStore {
     return guard(() => {
       const current = this.currentVersion(model);
       if (current === version) return { version, bars: [] };
-      return this.db.transaction(() => ({ version: this.currentVersion(model), bars: this.stmts.since.all(model, version) }))();
+      // From nothing, every bar: the primary key reads them in date order without a sort.
+      const read = version === 0 ? () => this.stmts.all.all(model) : () => this.stmts.since.all(model, version);
+      return this.db.transaction(() => ({ version: this.currentVersion(model), bars: read() }))();
     });
   }
 

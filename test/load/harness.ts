@@ -194,28 +194,49 @@ export class RssSampler {
   }
 }
 
+export interface AfterGc {
+  /** The smallest RSS (KiB) seen after a forced full GC. */
+  rssKiB: Record<string, number>;
+  /** The smallest live JS heap (bytes) a forced full GC left. */
+  heapBytes: Record<string, number>;
+  measurements: number;
+}
+
 /**
- * The smallest RSS of each process over `windowMs` after it ran a full GC (SIGUSR2, see
- * gc-on-signal.mjs): its live memory plus what the allocator keeps, comparable between two moments.
+ * Forced full GCs (SIGUSR2, see gc-on-signal.mjs) every `everyMs` from now to `untilMs`
+ * (performance.now()), at least one: per process the smallest RSS within `windowMs` after each, and
+ * the live heap each reported on `output` (the server's captured output), the lowest of all. Native
+ * memory the allocator keeps moves RSS by tens of MiB at an unchanged heap, and comes back down:
+ * the lowest over several collections is the level to compare, at both ends alike.
  */
-export async function rssAfterGc(pids: Record<string, number>, windowMs = 1000): Promise<Record<string, number>> {
-  for (const pid of Object.values(pids)) {
-    try {
-      process.kill(pid, 'SIGUSR2');
-    } catch {
-      // gone: no figure for it, which the caller reports
+export async function afterGc(pids: Record<string, number>, output: () => string, untilMs: number, everyMs = 2000, windowMs = 1000): Promise<AfterGc> {
+  const out: AfterGc = { rssKiB: {}, heapBytes: {}, measurements: 0 };
+  do {
+    const from = output().length;
+    for (const pid of Object.values(pids)) {
+      try {
+        process.kill(pid, 'SIGUSR2');
+      } catch {
+        // gone: no figure for it, which the caller reports
+      }
     }
-  }
-  const low: Record<string, number> = {};
-  const end = performance.now() + windowMs;
-  while (performance.now() < end) {
-    await sleep(50);
-    for (const [name, pid] of Object.entries(pids)) {
-      const kib = rssKiB(pid);
-      if (kib !== null) low[name] = Math.min(low[name] ?? Infinity, kib);
+    const end = performance.now() + windowMs;
+    while (performance.now() < end) {
+      await sleep(50);
+      for (const [name, pid] of Object.entries(pids)) {
+        const kib = rssKiB(pid);
+        if (kib !== null) out.rssKiB[name] = Math.min(out.rssKiB[name] ?? Infinity, kib);
+      }
     }
-  }
-  return low;
+    for (const m of output().slice(from).matchAll(/\[gc-on-signal\] pid=(\d+) heapUsed=(\d+)/g)) {
+      const name = Object.keys(pids).find((k) => pids[k] === Number(m[1]));
+      if (name) out.heapBytes[name] = Math.min(out.heapBytes[name] ?? Infinity, Number(m[2]));
+    }
+    out.measurements++;
+    if (performance.now() + everyMs - windowMs >= untilMs) break;
+    await sleep(everyMs - windowMs);
+  } while (performance.now() < untilMs);
+  return out;
 }
 
 export type StoreAt = { sqlitePath: string } | { databaseUrl: string; databaseSchema: string };

@@ -1,5 +1,5 @@
 import type { Matrix } from '../matrix.js';
-import type { Regressor, TreeState } from '../types.js';
+import { ModelInputError, type Regressor, type TreeState } from '../types.js';
 import { GrowOptions, INT32_MAX, ThresholdRule, growTree } from './grower.js';
 
 export type { ThresholdRule } from './grower.js';
@@ -141,7 +141,10 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
     while (left[node] !== -1) {
       const v = Math.fround(x[offset + feat[node]]);
       // scikit-learn refuses NaN and values infinite in float32; so does this (FEATURES.md §3).
-      if (v - v !== 0) throw new Error(`DecisionTreeRegressor: feature ${feat[node]} is not finite in float32 (${x[offset + feat[node]]})`);
+      if (v - v !== 0) {
+        const value = x[offset + feat[node]];
+        throw new ModelInputError(feat[node], value, `DecisionTreeRegressor: feature ${feat[node]} is not finite in float32 (${value})`);
+      }
       node = v <= thr[node] ? left[node] : right[node];
     }
     return node;

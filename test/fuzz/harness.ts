@@ -402,7 +402,7 @@ function judgeStatus(world: World, c: Concrete, o: Outcome): void {
   // The router may refuse a URL (too long a parameter, a bad escape) before any route, hence before any key check.
   // ... and Node's parser a malformed request before either (its HPE_ code in the message).
   const parserRefusal = /\(HPE_[A-Z_]+\)/.test(String(json(o)?.error?.message ?? ''));
-  const routerRefusal = ((o.status === 400 || o.status === 414) && (errorCode(o).startsWith('FST_') || c.method === 'HEAD')) || parserRefusal;
+  const routerRefusal = (o.status === 400 && errorCode(o) === 'bad_url') || (o.status === 414 && errorCode(o) === 'uri_too_long') || ((o.status === 400 || o.status === 414) && c.method === 'HEAD') || parserRefusal;
   if (c.routed && c.keyOk === false) {
     if (o.status !== 401 && o.status !== 403 && !routerRefusal) fail('auth', c, o, 'a keyed route answered without its kind of key', world);
     return;
