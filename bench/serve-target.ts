@@ -4,10 +4,12 @@
  *
  *   node --import tsx bench/serve-target.ts app  BUNDLE_DIR STORE   the service, plus a keyed no-op POST /bench/noop
  *   node --import tsx bench/serve-target.ts bare                    node:http answering fixed JSON
+ *   node --import tsx bench/serve-target.ts fastify                 a plain fastify app (no hooks, no logger) answering fixed JSON: the framework's own floor
  *
  * STORE is `sqlite:PATH` or `postgres:URL|SCHEMA`. Prints `READY <port>` once listening; exits on SIGTERM.
  */
 import { createServer } from 'node:http';
+import Fastify from 'fastify';
 import { buildApp } from '../src/serve/app.js';
 
 export const BENCH_KEY = 'bench-key-0123456789abcdef';
@@ -26,6 +28,14 @@ async function main(): Promise<void> {
     });
     server.listen(0, '127.0.0.1', () => process.stdout.write(`READY ${(server.address() as { port: number }).port}\n`));
     process.on('SIGTERM', () => server.close(() => process.exit(0)));
+    return;
+  }
+  if (mode === 'fastify') {
+    const app = Fastify({ logger: false });
+    app.post('/', async () => ({ status: 'ok' }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    process.stdout.write(`READY ${(app.server.address() as { port: number }).port}\n`);
+    process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
     return;
   }
   const storeOptions = store.startsWith('sqlite:')

@@ -10,6 +10,7 @@ export {
   pipelineFromManifest,
   recomputeEvaluation,
   sha256,
+  takeHistoryEngine,
   verifyBundleFiles,
   writeBundle,
   type LoadOptions,

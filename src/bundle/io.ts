@@ -5,7 +5,7 @@ import type { BarSeries } from '../data/bars.js';
 import { readBarsCsv, writeBarsCsv } from '../data/index.js';
 import { BundleError, DataError } from '../errors.js';
 import { FEATURE_SETS } from '../features/index.js';
-import type { FeatureSet } from '../features/types.js';
+import type { FeatureEngine, FeatureSet } from '../features/types.js';
 import { FeaturePipeline, MODEL_KINDS, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
 import { BUNDLE_FORMAT_VERSION, type BundleManifest, type LoadedBundle } from './types.js';
 
@@ -294,26 +294,64 @@ export function pipelineFromManifest(m: BundleManifest, dir?: string): FeaturePi
   }
 }
 
+/** The first position in sorted `xs` whose value is not below `x`. */
+function lowerBound(xs: readonly string[], x: string): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The feature engine the self-check ran over a loaded bundle's whole history, kept for whoever
+ * serves the bundle next: a server whose stored history begins with that history continues from it
+ * instead of computing every feature of a long history a second time (a second at a million
+ * bars). Taken once (the engine then belongs to the taker); a bundle nobody serves lets it go.
+ */
+const historyEngines = new WeakMap<LoadedBundle, FeatureEngine>();
+
+/** The engine over `bundle.history` left by the load's self-check, once; undefined if none (or already taken). */
+export function takeHistoryEngine(bundle: LoadedBundle): FeatureEngine | undefined {
+  const engine = historyEngines.get(bundle);
+  historyEngines.delete(bundle);
+  return engine;
+}
+
 /** Forecasts for the bundle's evaluation dates, recomputed from its own history. */
 export function recomputeEvaluation(bundle: Pick<LoadedBundle, 'manifest' | 'pipeline' | 'history'>): Float64Array {
+  return evaluateOnHistory(bundle).forecasts;
+}
+
+/** The evaluation forecasts recomputed by an engine run over the history, and that engine. */
+function evaluateOnHistory(bundle: Pick<LoadedBundle, 'manifest' | 'pipeline' | 'history'>): { forecasts: Float64Array; engine: FeatureEngine } {
   const { manifest, pipeline, history } = bundle;
-  const table = pipeline.featureSet.computeBatch(history);
-  const index = new Map<string, number>();
-  table.dates.forEach((d, i) => index.set(d, i));
-  const k = table.values.cols;
-  const row = new Float64Array(k);
+  // The engine, not a batch table: the same rows by construction (the batch runs this engine), and
+  // the engine can go on serving.
+  const engine = pipeline.featureSet.createEngine(history);
+  const dates = history.date;
+  const row = new Float64Array(pipeline.featureSet.featureNames.length);
   const out = new Float64Array(manifest.evaluation.dates.length);
+  // The history's dates are sorted (the CSV reader refuses them otherwise), and so are the
+  // evaluation's, a suffix of them: one walk finds every row, where a Map of a million dates would
+  // cost a second of start-up. A date out of order is looked up by binary search.
+  let at = 0;
   manifest.evaluation.dates.forEach((date, j) => {
-    const i = index.get(date);
+    if (at < dates.length && dates[at] > date) at = lowerBound(dates, date);
+    while (at < dates.length && dates[at] < date) at++;
+    const i = dates[at] === date ? at : undefined;
     if (i === undefined) throw new BundleError(`evaluation date ${shown(date)} is not in the bundle's history`, 'bundle_invalid');
-    row.set(table.values.data.subarray(i * k, (i + 1) * k));
+    engine.featuresAt(i, row);
     out[j] = pipeline.predictFeatures(row);
   });
-  return out;
+  return { forecasts: out, engine };
 }
 
 function selfCheck(bundle: LoadedBundle): void {
-  const recomputed = recomputeEvaluation(bundle);
+  const { forecasts: recomputed, engine } = evaluateOnHistory(bundle);
   const stored = bundle.manifest.evaluation.yPred;
   for (let j = 0; j < recomputed.length; j++) {
     if (!Object.is(recomputed[j], stored[j]))
@@ -322,4 +360,5 @@ function selfCheck(bundle: LoadedBundle): void {
         'bundle_not_reproducible',
       );
   }
+  historyEngines.set(bundle, engine);
 }

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { addBundleFiles, loadBundle } from '../bundle/io.js';
-import { errorHistogramSpec, foldMetricsSpec, forecastVsActualSpec, writeChart } from '../report/charts.js';
 import { metricsRow, table } from './common.js';
 
 export function registerEvaluate(program: Command): void {
@@ -18,6 +17,8 @@ export function registerEvaluate(program: Command): void {
       const { dates, yTrue, yPred } = m.evaluation;
       const charts: string[] = [];
       if (opts.charts) {
+        // vega and resvg (~0.4 s, ~25 MiB) are loaded only when a chart is drawn.
+        const { errorHistogramSpec, foldMetricsSpec, forecastVsActualSpec, writeChart } = await import('../report/charts.js');
         const title = `${bundle.id}: test set`;
         const written = [
           await writeChart(forecastVsActualSpec({ dates, yTrue, yPred, title: `${title}, forecast vs actual next-day return` }), join(dir, 'evaluation-forecast')),

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { startServer } from '../serve/index.js';
 import { parseIntOption } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -22,6 +21,8 @@ export function registerServe(program: Command): void {
         workers: opts.workers,
         insecureDev: opts.insecureDev ? true : undefined,
       });
+      // The serving stage is loaded by the command that runs it: other commands start without fastify.
+      const { startServer } = await import('../serve/index.js');
       const server = await startServer(config);
       console.error(`forecast service listening on ${server.url} (${server.workers} worker${server.workers === 1 ? '' : 's'})`);
     });

@@ -2,7 +2,6 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadBundle } from '../bundle/io.js';
 import { ForecastError } from '../errors.js';
-import { deploymentComparisonSpec, writeChart } from '../report/charts.js';
 import { verifyDeployment, type DateDifference, type VerifyReport } from '../verify/index.js';
 import { formatNumber, metricsRow, parseIntOption, progressReporter, table } from './common.js';
 
@@ -58,6 +57,8 @@ export function registerVerify(program: Command): void {
       if (opts.chart) {
         const outDir = opts.chartDir ?? `verify-${bundle.manifest.name}-${bundle.manifest.version}`;
         try {
+          // vega and resvg are loaded only when a chart is drawn.
+          const { deploymentComparisonSpec, writeChart } = await import('../report/charts.js');
           chart = await writeChart(
             deploymentComparisonSpec({
               dates: report.forecasts.map((f) => f.date),

@@ -82,30 +82,37 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
     volume: new Float64Array(capacity),
   };
   const values = new Float64Array(5);
+  // Column positions in NUMERIC order, and the furthest one a line must reach.
+  const numericAt = NUMERIC.map((f) => columnOf[f]);
+  const dateAt = columnOf.date;
   let n = 0;
   let previousDate: string | undefined;
+  // A million-line bundle history is read at every start: one split per line, no closure or
+  // lower-casing per cell (the messages below are built only on the failing line).
+  const missing = (lineNo: number, field: BarField, cells: number): never =>
+    fail(lineNo, columnName(field), `value is missing: the line has ${cells} values, the header ${header.length} columns`);
   for (let l = headerAt + 1; l < lines.length; l++) {
     const raw = lines[l];
-    if (raw.trim() === '') continue;
+    if (raw.length === 0 || raw.trim() === '') continue;
     const lineNo = l + 1;
     const cells = raw.split(',');
     if (cells.length > header.length) fail(lineNo, String(header.length + 1), `the line has ${cells.length} values, the header ${header.length} columns`);
-    const cell = (field: BarField): string => {
-      const i = columnOf[field];
-      if (i >= cells.length) fail(lineNo, columnName(field), `value is missing: the line has ${cells.length} values, the header ${header.length} columns`);
-      return unquote(cells[i]);
-    };
 
-    const d = cell('date');
+    if (dateAt >= cells.length) missing(lineNo, 'date', cells.length);
+    const d = unquote(cells[dateAt]);
     const dateProblem = findDateProblem(d, previousDate);
     if (dateProblem) fail(lineNo, columnName('date'), quote ? dateProblem : unquotedDateProblem(d, previousDate));
 
     for (let k = 0; k < 5; k++) {
-      const field = NUMERIC[k];
-      const s = cell(field);
-      if (s === '') fail(lineNo, columnName(field), 'value is empty');
-      if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), 'value is null (Yahoo writes null for a day without data)');
-      if (!DECIMAL.test(s)) fail(lineNo, columnName(field), quote ? `${JSON.stringify(s)} is not a number` : 'the value is not a number');
+      const at = numericAt[k];
+      if (at >= cells.length) missing(lineNo, NUMERIC[k], cells.length);
+      const s = unquote(cells[at]);
+      if (!DECIMAL.test(s)) {
+        const field = NUMERIC[k];
+        if (s === '') fail(lineNo, columnName(field), 'value is empty');
+        if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), 'value is null (Yahoo writes null for a day without data)');
+        fail(lineNo, columnName(field), quote ? `${JSON.stringify(s)} is not a number` : 'the value is not a number');
+      }
       values[k] = parseNumber(s);
     }
     const problem = findValueProblem(values[0], values[1], values[2], values[3], values[4]);

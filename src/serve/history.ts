@@ -18,7 +18,6 @@ export class HistoryMirror {
   readonly low: number[] = [];
   readonly close: number[] = [];
   readonly volume: number[] = [];
-  private index = new Map<string, number>();
   /** Serialises this process's writes to the model's history (merges); reads never take it. */
   readonly lock = new Mutex();
 
@@ -31,8 +30,24 @@ export class HistoryMirror {
     return this.date.length;
   }
 
+  /**
+   * Where a date is, by binary search over the sorted dates (ISO dates sort as strings). No Map of
+   * every date: at a million bars one costs ~50 MiB and a second to build at every start, for
+   * lookups that are nearly always of the newest bars (checked first).
+   */
   indexOf(date: string): number | undefined {
-    return this.index.get(date);
+    const d = this.date;
+    let hi = d.length - 1;
+    if (hi >= 0 && d[hi] === date) return hi;
+    let lo = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = d[mid];
+      if (v === date) return mid;
+      if (v < date) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
   }
 
   barAt(i: number): Bar {
@@ -41,8 +56,26 @@ export class HistoryMirror {
 
   /** The stored bar of a date (the merge rule's view of this copy). */
   get(date: string): Bar | undefined {
-    const i = this.index.get(date);
+    const i = this.indexOf(date);
     return i === undefined ? undefined : this.barAt(i);
+  }
+
+  /** Whether the copy's first bars are exactly `bars` (same dates, same values to the bit). */
+  startsWith(bars: BarSeries): boolean {
+    const n = bars.date.length;
+    if (n > this.length) return false;
+    for (let i = 0; i < n; i++) {
+      if (
+        this.date[i] !== bars.date[i] ||
+        !Object.is(this.open[i], bars.open[i]) ||
+        !Object.is(this.high[i], bars.high[i]) ||
+        !Object.is(this.low[i], bars.low[i]) ||
+        !Object.is(this.close[i], bars.close[i]) ||
+        !Object.is(this.volume[i], bars.volume[i])
+      )
+        return false;
+    }
+    return true;
   }
 
   /** A copy as a BarSeries (to seed a feature engine). */
@@ -69,14 +102,8 @@ export class HistoryMirror {
       this.close.push(s.close[i]);
       this.volume.push(s.volume[i]);
     }
-    this.reindex();
     this.version = snapshot.version;
     this.epoch++;
-  }
-
-  private reindex(): void {
-    this.index = new Map();
-    for (let i = 0; i < this.date.length; i++) this.index.set(this.date[i], i);
   }
 
   /** Loads the whole history from the store. */
@@ -133,7 +160,7 @@ export class HistoryMirror {
     let rebuild = false;
     const inserts: Bar[] = [];
     for (const b of bars) {
-      const i = this.index.get(b.date);
+      const i = this.indexOf(b.date);
       if (i !== undefined) {
         if (this.open[i] !== b.open || this.high[i] !== b.high || this.low[i] !== b.low || this.close[i] !== b.close || this.volume[i] !== b.volume) {
           this.open[i] = b.open;
@@ -145,7 +172,6 @@ export class HistoryMirror {
         }
       } else if (this.length === 0 || b.date > this.date[this.length - 1]) {
         this.push(b);
-        this.index.set(b.date, this.length - 1);
       } else {
         inserts.push(b);
         rebuild = true;
@@ -161,7 +187,6 @@ export class HistoryMirror {
       if (j >= inserts.length || (i < old.length && old[i].date < inserts[j].date)) this.push(old[i++]);
       else this.push(inserts[j++]);
     }
-    this.reindex();
     this.epoch++;
   }
 
@@ -192,12 +217,17 @@ export class FeatureState {
   private epoch = -1;
   private readonly row: Float64Array;
 
+  /** An engine already run over `bars` (the bundle's history, by its load's self-check), until the first update decides. */
+  private start: { engine: FeatureEngine; bars: BarSeries } | null;
+
   constructor(
     readonly featureSet: FeatureSet,
     private readonly history: HistoryMirror,
+    start?: { engine: FeatureEngine; bars: BarSeries },
   ) {
     this.engine = featureSet.createEngine();
     this.row = new Float64Array(featureSet.featureNames.length);
+    this.start = start && start.engine.length === start.bars.date.length ? start : null;
   }
 
   /**
@@ -212,7 +242,14 @@ export class FeatureState {
   /** Brings the engine up to the mirror (call after `sync`, in the request's synchronous section). */
   update(): void {
     const h = this.history;
-    if (this.epoch !== h.epoch || this.engine.length > h.length) {
+    const start = this.start;
+    this.start = null;
+    if (start && this.epoch === -1 && h.startsWith(start.bars)) {
+      // The stored history begins with the bars the engine has seen: continue from there.
+      this.engine = start.engine;
+      this.epoch = h.epoch;
+      this.generation++;
+    } else if (this.epoch !== h.epoch || this.engine.length > h.length) {
       // Rebuilt from the whole history (the engine's seeded start computes it in one pass).
       this.engine = this.featureSet.createEngine(h.toSeries());
       this.epoch = h.epoch;

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { bundleUnchanged, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.js';
+import { bundleUnchanged, loadBundle, MANIFEST_FILE, takeHistoryEngine, type LoadedBundle } from '../bundle/index.js';
 import { ForecastError } from '../errors.js';
 import type { HistoryStore } from '../store/types.js';
 import { FeatureState, HistoryMirror } from './history.js';
@@ -313,8 +313,11 @@ export class ModelRegistry {
       let history = this.entries.get(name)?.history;
       if (!history) {
         history = new HistoryMirror(name, this.store);
-        await this.store.ensureModel(name, list[0].bundle.history);
-        await history.load();
+        const seed = list[0].bundle.history;
+        const stored = await this.store.ensureModel(name, seed);
+        // Just written: the seed is the stored history at that version (later writes are caught up by sync).
+        if (stored.seeded) history.reset({ version: stored.version, bars: seed });
+        else await history.load();
       }
       const versions: ServedModel[] = [];
       for (const l of list) {
@@ -325,7 +328,10 @@ export class ModelRegistry {
           report.kept.push(id);
           continue;
         }
-        const served: ServedModel = { name, version: l.version, id, bundle: l.bundle, history, features: new FeatureState(l.bundle.pipeline.featureSet, history) };
+        // The engine the bundle's self-check ran over its history: reused when the stored history begins with it.
+        const engine = takeHistoryEngine(l.bundle);
+        const start = engine ? { engine, bars: l.bundle.history } : undefined;
+        const served: ServedModel = { name, version: l.version, id, bundle: l.bundle, history, features: new FeatureState(l.bundle.pipeline.featureSet, history, start) };
         const h = history;
         let failure: unknown = null;
         await h.lock.run(async () => {

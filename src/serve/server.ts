@@ -31,7 +31,6 @@ import client from 'prom-client';
 import { ConfigError, serviceConfig, type ConfigInput, type ServiceConfig } from '../config.js';
 import { ForecastError } from '../errors.js';
 import { openHistoryStore } from '../store/index.js';
-import { ensureDemoBundle } from '../training/demo.js';
 import { buildApp } from './app.js';
 import type { ReloadReport } from './registry.js';
 
@@ -128,6 +127,8 @@ function primaryLog(config: Readonly<ServiceConfig>, logger: ServerOptions['logg
 /** No bundle named: train (once) and serve the demo bundle, with a generated key if none is set. */
 async function prepareDemo(config: Readonly<ServiceConfig>): Promise<{ config: Readonly<ServiceConfig>; key: string | null }> {
   if (config.bundleDir || config.modelsDir) return { config, key: null };
+  // Training code is loaded only for the demo start (a bundle-serving process never needs it).
+  const { ensureDemoBundle } = await import('../training/demo.js');
   await ensureDemoBundle(config.demoDir);
   let key: string | null = null;
   let apiKeys = config.apiKeys;

@@ -1,12 +1,13 @@
 import type { DatabaseTimeouts } from '../config.js';
-import { PostgresHistoryStore } from './postgres.js';
 import { SqliteHistoryStore } from './sqlite.js';
 import type { HistoryStore } from './types.js';
 
-export type { BarConflict, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
+export type { BarConflict, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 export { SAME_VALUE_RELATIVE_TOLERANCE, barDifference, identicalBar, planMerge, sameBar, sameValue } from './same-bar.js';
 export { SqliteHistoryStore } from './sqlite.js';
-export { PostgresHistoryStore, storeFailureReason, type StoreFailureReason } from './postgres.js';
+// PostgresHistoryStore lives in ./postgres.js, loaded only when DATABASE_URL names a database: `pg`
+// costs an embedded-SQLite process ~65 ms of start-up and ~8 MiB.
+export type { StoreFailureReason } from './postgres.js';
 
 export interface StoreSelection {
   /** PostgreSQL when set (shared by replicas), else SQLite. */
@@ -20,6 +21,7 @@ export interface StoreSelection {
 /** The store the configuration names: PostgreSQL when DATABASE_URL is set, else the embedded SQLite file. */
 export async function openHistoryStore(sel: StoreSelection): Promise<HistoryStore> {
   if (sel.databaseUrl) {
+    const { PostgresHistoryStore } = await import('./postgres.js');
     const store = new PostgresHistoryStore({ connectionString: sel.databaseUrl, schema: sel.databaseSchema, timeouts: sel.database });
     try {
       await store.init();

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG, type DatabaseTimeouts } from '../config.js';
 import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
-import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult } from './types.js';
+import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -298,7 +298,7 @@ export class PostgresHistoryStore implements HistoryStore {
     });
   }
 
-  ensureModel(model: string, seed: BarSeries): Promise<number> {
+  ensureModel(model: string, seed: BarSeries): Promise<SeedResult> {
     return this.guard(async () => {
       await this.init();
       return this.transaction(async (c) => {
@@ -309,11 +309,11 @@ export class PostgresHistoryStore implements HistoryStore {
         const { rows } = await setup<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`, [model]);
         const version = rows[0].version;
         const count = await setup<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t('bars')} WHERE model = $1`, [model]);
-        if (count.rows[0].n > 0 || seed.date.length === 0) return version;
+        if (count.rows[0].n > 0 || seed.date.length === 0) return { version, seeded: false };
         const next = version + 1;
         await this.insertBars(c, model, seriesToBars(seed), next, SETUP_TIMEOUT_MS);
         await c.query(`UPDATE ${this.t('model_history')} SET version = $2, updated_at = now() WHERE model = $1`, [model, next]);
-        return next;
+        return { version: next, seeded: true };
       });
     });
   }

@@ -12,9 +12,11 @@ export interface HistoryStore {
   readonly location: string;
   /**
    * Creates the model's history from `seed` if the model has no bars yet (atomically: several
-   * processes may race to seed), and returns its version.
+   * processes may race to seed), and returns its version. `seeded` is true when this call wrote the
+   * seed: the stored history at `version` is then exactly `seed`, and a caller need not read back
+   * what it has just written (a million-bar first start would spend seconds doing so).
    */
-  ensureModel(model: string, seed: BarSeries): Promise<number>;
+  ensureModel(model: string, seed: BarSeries): Promise<SeedResult>;
   /** The model's history version: the cheap per-request freshness check. 0 if unknown. */
   version(model: string): Promise<number>;
   /** The whole history, oldest first, and its version (read in one snapshot). */
@@ -68,4 +70,11 @@ export interface BarConflict {
   field: string;
   stored: number;
   submitted: number;
+}
+
+/** What `ensureModel` did. */
+export interface SeedResult {
+  version: number;
+  /** This call stored `seed` as the model's whole history, at `version`. */
+  seeded: boolean;
 }

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { pipelineFromManifest } from '../../src/bundle/index.js';
-import { PostgresHistoryStore } from '../../src/store/index.js';
+import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { tinySeries, trainTiny, writeTinyBundle, type TinySpec } from '../serve/helpers/bundles.js';
 import { KEY, tempDir } from '../serve/helpers/http.js';

@@ -20,7 +20,7 @@ import { Agent } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipelineFromManifest } from '../../src/bundle/index.js';
-import { PostgresHistoryStore } from '../../src/store/index.js';
+import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { checkStored, futureRows, parity, post, prng, readStored, rowsBody, seriesRows, sleep, Tally, type Row, type StoreAt } from '../load/harness.js';
 import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';

@@ -19,7 +19,8 @@ import type { BarSeries } from '../../src/data/bars.js';
 import { sliceSeries } from '../../src/data/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { openHistoryStore, PostgresHistoryStore, type StoreSelection } from '../../src/store/index.js';
+import { openHistoryStore, type StoreSelection } from '../../src/store/index.js';
+import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { needsReference, writeReferenceBundle } from '../helpers/reference.js';
 import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { call, KEY, tempDir } from './helpers/http.js';
@@ -126,7 +127,7 @@ withReference.describe('parity: the served reference model equals the offline ev
     const sqlitePath = join(tmp.dir, 'b.sqlite');
     const store = await openHistoryStore({ sqlitePath });
     try {
-      expect(await store.ensureModel(MODEL, sliceSeries(series, 0, cut))).toBe(1);
+      expect(await store.ensureModel(MODEL, sliceSeries(series, 0, cut))).toEqual({ version: 1, seeded: true });
     } finally {
       await store.close();
     }

@@ -348,7 +348,7 @@ withPostgres.describe('seeding is start-up work, not a request', () => {
     try {
       const long = generateSyntheticBars({ seed: 12, bars: 100_000 });
       const t0 = performance.now();
-      const version = await store.ensureModel('long', long);
+      const { version } = await store.ensureModel('long', long);
       expect(performance.now() - t0, 'the seed must really take longer than the request limits for this test to mean anything').toBeGreaterThan(150);
       expect(version).toBe(1);
       expect((await store.load('long')).bars.date.length).toBe(100_000);
