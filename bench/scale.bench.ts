@@ -530,6 +530,9 @@ export default async function run(): Promise<void> {
     // Cold start of a 10k-bar model, and RSS per worker.
     const runners: CliRunner[] = [runner];
     if (runner.kind === 'tsx') runners.push((await scratchBuild()).runner);
+    // The targets apply to the service as deployed (compiled: the image and Procfile run dist/);
+    // from source through tsx is shown beside it.
+    const deployed = (r: CliRunner) => r.kind !== 'tsx';
     for (const r of runners) {
       const c = await coldStarts(b, r, work);
       const label = r.kind === 'scratch' ? 'compiled (esbuild build of src/, as `npm run build` would run it)' : r.kind;
@@ -539,20 +542,22 @@ export default async function run(): Promise<void> {
         label: `cold start to first answer, ${COLD_BARS.toLocaleString('en-US')}-bar model, ${label}`,
         value: median(c.firstMs),
         unit: 'ms',
-        target: { op: '<', value: 0.5, unit: 's' },
-        notes: `${r.shown}; median of ${COLD_RUNS} (${c.firstMs.map((x) => x.toFixed(0)).join(', ')} ms), fresh SQLite file each; listening after ${median(c.listenMs).toFixed(0)} ms`,
+        ...(deployed(r) ? { target: { op: '<', value: 0.5, unit: 's' } } : {}),
+        notes: `${deployed(r) ? '' : 'no target from source (the deployed service runs compiled code); '}${r.shown}; median of ${COLD_RUNS} (${c.firstMs.map((x) => x.toFixed(0)).join(', ')} ms), fresh SQLite file each; listening after ${median(c.listenMs).toFixed(0)} ms`,
       });
     }
-    const cl = await clusterRss(b, runner, work);
-    console.log(`  RSS per worker, 2-worker cluster, one ${bars(COLD_BARS)} model, after load: ${cl.workers.map((x) => x.toFixed(0)).join(', ')} MiB (primary ${cl.primary.toFixed(0)} MiB)`);
-    results.figure({
-      id: 'rss.worker',
-      label: `RSS per worker after load, one ${COLD_BARS.toLocaleString('en-US')}-bar model (2-worker cluster, largest worker)`,
-      value: cl.workers.length ? Math.max(...cl.workers) : null,
-      unit: 'MiB',
-      target: { op: '<', value: 80, unit: 'MiB' },
-      notes: `workers ${cl.workers.map((x) => x.toFixed(0)).join(', ')} MiB, primary ${cl.primary.toFixed(0)} MiB; ${runner.kind}; single process (primary = worker): ${historyRows.get(COLD_BARS)?.rssMiB.toFixed(0) ?? 'n/a'} MiB`,
-    });
+    for (const r of runners) {
+      const cl = await clusterRss(b, r, work);
+      console.log(`  RSS per worker, 2-worker cluster, one ${bars(COLD_BARS)} model, after load, ${r.kind}: ${cl.workers.map((x) => x.toFixed(0)).join(', ')} MiB (primary ${cl.primary.toFixed(0)} MiB)`);
+      results.figure({
+        id: r === runner ? 'rss.worker' : `rss.worker.${r.kind}`,
+        label: `RSS per worker after load, one ${COLD_BARS.toLocaleString('en-US')}-bar model (2-worker cluster, largest worker), ${r.kind === 'scratch' ? 'compiled' : r.kind}`,
+        value: cl.workers.length ? Math.max(...cl.workers) : null,
+        unit: 'MiB',
+        ...(deployed(r) ? { target: { op: '<', value: 80, unit: 'MiB' } } : {}),
+        notes: `${deployed(r) ? '' : 'no target from source (tsx adds its loader thread); '}workers ${cl.workers.map((x) => x.toFixed(0)).join(', ')} MiB, primary ${cl.primary.toFixed(0)} MiB; ${r.shown}${r === runner ? `; single process (primary = worker): ${historyRows.get(COLD_BARS)?.rssMiB.toFixed(0) ?? 'n/a'} MiB` : ''}`,
+      });
+    }
 
     const chart = await writeScaleChart(scaleChartSpec(historyRows, modelRows, runner.kind === 'dist' ? 'node dist/cli/index.js' : 'node + tsx from source'));
     results.chart({ id: 'scale', title: 'How cost grows with history length and models served', ...chart });

@@ -48,8 +48,12 @@ const DURATION_S = process.env.BENCH_QUICK === '1' ? 1 : 5;
 const CONNECTIONS = 8;
 /** Connection counts of the target runs. */
 const TARGET_CONNECTIONS = [1, 8, 64] as const;
-/** p99 target applies at these connection counts (at 64 connections on 2 cores, queueing alone exceeds it). */
-const P99_TARGET_AT = new Set([1, 8]);
+/**
+ * The shell targets are set for 1 worker at 8 connections (the serving-shell issue), on the SQLite
+ * store; PostgreSQL's is its throughput against SQLite's. 1 and 64 connections are measured and
+ * shown beside them, without a target.
+ */
+const TARGET_AT = 8;
 const HEADERS = { 'x-api-key': KEY, 'content-type': 'application/json' };
 const BIG_ROWS = 963;
 
@@ -246,6 +250,8 @@ async function shellTargets(bundleDir: string, history: LoadedBundle['history'],
 
   const bare = await spawnTarget(['bare']);
   const bareRuns = new Map<number, Measured>();
+  // The framework's own floor: a plain fastify app (no hooks, no logger) answering fixed JSON.
+  const fastifyRuns = new Map<number, Measured>();
   try {
     for (const c of TARGET_CONNECTIONS) {
       await warm(`${bare.url}/`, c);
@@ -257,9 +263,24 @@ async function shellTargets(bundleDir: string, history: LoadedBundle['history'],
   } finally {
     await bare.stop();
   }
+  const plain = await spawnTarget(['fastify']);
+  try {
+    for (const c of TARGET_CONNECTIONS) {
+      await warm(`${plain.url}/`, c);
+      const r = await measured(plain.pid, c, { url: `${plain.url}/`, method: 'POST', headers: HEADERS, body: single });
+      fastifyRuns.set(c, r);
+      console.log(cpuLine(`plain fastify fixed JSON, ${c} conn`, r));
+      row('plain fastify', 'POST / (fixed JSON)', r, { bare: r.rps / bareRuns.get(c)!.rps });
+    }
+  } finally {
+    await plain.stop();
+  }
   for (const c of TARGET_CONNECTIONS) {
     const r = bareRuns.get(c)!;
-    results.figure({ id: `bare.c${c}.rps`, label: `bare node:http fixed JSON, ${c} connection${c > 1 ? 's' : ''}: throughput`, value: r.rps, unit: 'req/s', notes: `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} / p99.9 ${r.p999.toFixed(2)} ms; server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request` });
+    const f = fastifyRuns.get(c)!;
+    const conn = `${c} connection${c > 1 ? 's' : ''}`;
+    results.figure({ id: `bare.c${c}.rps`, label: `bare node:http fixed JSON, ${conn}: throughput`, value: r.rps, unit: 'req/s', notes: `p50 ${r.p50.toFixed(2)} / p99 ${r.p99.toFixed(2)} / p99.9 ${r.p999.toFixed(2)} ms; server CPU ${r.cpuUsPerRequest.toFixed(0)} µs/request` });
+    results.figure({ id: `fastify.c${c}.ratio.bare`, label: `plain fastify (no hooks, no logger) fixed JSON / bare node:http, ${conn}: throughput`, value: f.rps / r.rps, unit: '×', notes: `${Math.round(f.rps)} vs ${Math.round(r.rps)} req/s; server CPU ${f.cpuUsPerRequest.toFixed(0)} vs ${r.cpuUsPerRequest.toFixed(0)} µs/request: the framework's own share of the bare-server target` });
   }
 
   const forecasts: Record<string, Map<number, Measured>> = {};
@@ -305,14 +326,16 @@ async function shellTargets(bundleDir: string, history: LoadedBundle['history'],
       const b = bareRuns.get(c)!;
       const conn = `${c} connection${c > 1 ? 's' : ''}`;
       const pct = `p50 ${forecast.p50.toFixed(2)} / p99 ${forecast.p99.toFixed(2)} / p99.9 ${forecast.p999.toFixed(2)} ms`;
-      results.figure({ id: `${sid}.c${c}.ratio.noop`, label: `${name}, ${conn}: single-bar forecast / keyed no-op route, throughput`, value: forecast.rps / noop.rps, unit: '×', target: { op: '>=', value: 0.85, unit: '×' }, notes: `${Math.round(forecast.rps)} vs ${Math.round(noop.rps)} req/s` });
-      results.figure({ id: `${sid}.c${c}.ratio.bare`, label: `${name}, ${conn}: single-bar forecast / bare node:http, throughput`, value: forecast.rps / b.rps, unit: '×', target: { op: '>=', value: 0.6, unit: '×' }, notes: `${Math.round(forecast.rps)} vs ${Math.round(b.rps)} req/s` });
+      const targeted = c === TARGET_AT && name === 'SQLite';
+      const untargeted = { notes: `no target here: the shell targets are set on SQLite at ${TARGET_AT} connections` };
+      results.figure({ id: `${sid}.c${c}.ratio.noop`, label: `${name}, ${conn}: single-bar forecast / keyed no-op route, throughput`, value: forecast.rps / noop.rps, unit: '×', ...(targeted ? { target: { op: '>=', value: 0.85, unit: '×' } } : {}), notes: `${Math.round(forecast.rps)} vs ${Math.round(noop.rps)} req/s${targeted ? '' : `; ${untargeted.notes}`}` });
+      results.figure({ id: `${sid}.c${c}.ratio.bare`, label: `${name}, ${conn}: single-bar forecast / bare node:http, throughput`, value: forecast.rps / b.rps, unit: '×', ...(targeted ? { target: { op: '>=', value: 0.6, unit: '×' } } : {}), notes: `${Math.round(forecast.rps)} vs ${Math.round(b.rps)} req/s; plain fastify reaches ${(fastifyRuns.get(c)!.rps / b.rps).toFixed(2)}${targeted ? '' : `; ${untargeted.notes}`}` });
       results.figure({ id: `${sid}.c${c}.cpu-ratio.noop`, label: `${name}, ${conn}: server CPU per request, keyed no-op / forecast`, value: noop.cpuUsPerRequest / forecast.cpuUsPerRequest, unit: '×', notes: `${noop.cpuUsPerRequest.toFixed(0)} vs ${forecast.cpuUsPerRequest.toFixed(0)} µs/request (1 = the forecast costs nothing over the shell)` });
       results.figure({ id: `${sid}.c${c}.cpu-ratio.bare`, label: `${name}, ${conn}: server CPU per request, bare / forecast`, value: b.cpuUsPerRequest / forecast.cpuUsPerRequest, unit: '×', notes: `${b.cpuUsPerRequest.toFixed(0)} vs ${forecast.cpuUsPerRequest.toFixed(0)} µs/request` });
       results.figure({ id: `${sid}.c${c}.rps`, label: `${name}, ${conn}: single-bar forecast throughput`, value: forecast.rps, unit: 'req/s', notes: `${pct}; errors ${forecast.errors + forecast.non2xx}` });
-      const p99Target: Target | undefined = P99_TARGET_AT.has(c) ? { op: '<', value: 2, unit: 'ms' } : undefined;
+      const p99Target: Target | undefined = targeted ? { op: '<', value: 2, unit: 'ms' } : undefined;
       results.figure({ id: `${sid}.c${c}.p50`, label: `${name}, ${conn}: single-bar forecast p50`, value: forecast.p50, unit: 'ms' });
-      results.figure({ id: `${sid}.c${c}.p99`, label: `${name}, ${conn}: single-bar forecast p99`, value: forecast.p99, unit: 'ms', ...(p99Target ? { target: p99Target } : { notes: 'no target at 64 connections: 64 requests queued on 2 cores' }) });
+      results.figure({ id: `${sid}.c${c}.p99`, label: `${name}, ${conn}: single-bar forecast p99`, value: forecast.p99, unit: 'ms', ...(p99Target ? { target: p99Target } : untargeted) });
       results.figure({ id: `${sid}.c${c}.p999`, label: `${name}, ${conn}: single-bar forecast p99.9`, value: forecast.p999, unit: 'ms' });
     }
     results.figure({
@@ -328,7 +351,7 @@ async function shellTargets(bundleDir: string, history: LoadedBundle['history'],
     for (const c of TARGET_CONNECTIONS) {
       const ratio = forecasts.PostgreSQL.get(c)!.rps / forecasts.SQLite.get(c)!.rps;
       console.log(`    PostgreSQL / SQLite single-bar throughput, ${c} conn: ${ratio.toFixed(2)} (target >= 0.5)`);
-      results.figure({ id: `pg-vs-sqlite.c${c}`, label: `PostgreSQL / SQLite single-bar throughput, ${c} connection${c > 1 ? 's' : ''}`, value: ratio, unit: '×', target: { op: '>=', value: 0.5, unit: '×' } });
+      results.figure({ id: `pg-vs-sqlite.c${c}`, label: `PostgreSQL / SQLite single-bar throughput, ${c} connection${c > 1 ? 's' : ''}`, value: ratio, unit: '×', ...(c === TARGET_AT ? { target: { op: '>=', value: 0.5, unit: '×' } } : { notes: `no target here: set at ${TARGET_AT} connections` }) });
     }
     await dropSchema(schema);
   }

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { DataError } from '../errors.js';
 import type { BarSeries } from './bars.js';
 import { parseIsoDay } from './dates.js';
+import { fastDecimal } from './fast-decimal.js';
 import { parseLegacyFloat } from './legacy-float.js';
 import { findDateProblem, findValueProblem, type BarField } from './validate.js';
 
@@ -91,8 +92,40 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
   // lower-casing per cell (the messages below are built only on the failing line).
   const missing = (lineNo: number, field: BarField, cells: number): never =>
     fail(lineNo, columnName(field), `value is missing: the line has ${cells} values, the header ${header.length} columns`);
+  // The layout this program writes (`writeBarsCsv`: a bundle's history), read exactly: lines that
+  // are plain `date,open,high,low,close,volume` with short decimals are read in place (fastDecimal);
+  // any other line, and any line with a problem, goes through the general path below, which gives
+  // the same values and reports the problem.
+  const canonical = parseNumber === Number && header.length === 6 && FIELDS.every((f, i) => columnOf[f] === i);
+  const readCanonical = (raw: string): boolean => {
+    const c1 = raw.indexOf(',');
+    const c2 = raw.indexOf(',', c1 + 1);
+    const c3 = raw.indexOf(',', c2 + 1);
+    const c4 = raw.indexOf(',', c3 + 1);
+    const c5 = raw.indexOf(',', c4 + 1);
+    if (c1 < 0 || c2 < 0 || c3 < 0 || c4 < 0 || c5 < 0 || raw.indexOf(',', c5 + 1) >= 0) return false;
+    const o = exactCell(raw, c1 + 1, c2);
+    const h = exactCell(raw, c2 + 1, c3);
+    const lo = exactCell(raw, c3 + 1, c4);
+    const cl = exactCell(raw, c4 + 1, c5);
+    const v = exactCell(raw, c5 + 1, raw.length);
+    // NaN (not read here) fails the checks too.
+    if (findValueProblem(o, h, lo, cl, v) !== null) return false;
+    const d = raw.slice(0, c1);
+    if (findDateProblem(d, previousDate) !== null) return false;
+    date.push(d);
+    columns.open[n] = o;
+    columns.high[n] = h;
+    columns.low[n] = lo;
+    columns.close[n] = cl;
+    columns.volume[n] = v;
+    previousDate = d;
+    n++;
+    return true;
+  };
   for (let l = headerAt + 1; l < lines.length; l++) {
     const raw = lines[l];
+    if (canonical && readCanonical(raw)) continue;
     if (raw.length === 0 || raw.trim() === '') continue;
     const lineNo = l + 1;
     const cells = raw.split(',');
@@ -135,6 +168,14 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
     close: columns.close.slice(0, n),
     volume: columns.volume.slice(0, n),
   };
+}
+
+/** A cell of a canonical line read exactly: in place when short, else `Number` of its text; NaN when it is no plain decimal. */
+function exactCell(raw: string, start: number, end: number): number {
+  const x = fastDecimal(raw, start, end);
+  if (x === x) return x;
+  const s = raw.slice(start, end);
+  return DECIMAL.test(s) ? Number(s) : Number.NaN;
 }
 
 /** `readBarsCsv` on a file; errors name the file. */

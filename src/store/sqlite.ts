@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { barsToSeries, type Bar, type BarSeries } from '../data/bars.js';
+import { createSeries, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
@@ -148,6 +148,7 @@ export class SqliteHistoryStore implements HistoryStore {
       setVersion: db.prepare<[number, string, string]>('UPDATE model_history SET version = ?, updated_at = ? WHERE model = ?'),
       countBars: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM bars WHERE model = ?'),
       all: db.prepare<[string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date'),
+      allRaw: db.prepare<[string], [string, number, number, number, number, number]>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date').raw(),
       since: db.prepare<[string, number], BarRow>(CHANGED_BARS_SQL),
       one: db.prepare<[string, string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND date = ?'),
       insert: db.prepare<[string, string, number, number, number, number, number, number]>(
@@ -220,9 +221,29 @@ export class SqliteHistoryStore implements HistoryStore {
     return guard(() =>
       this.db.transaction(() => {
         const version = this.currentVersion(model);
-        return { version, bars: barsToSeries(this.stmts.all.all(model)) };
+        return { version, bars: this.readAll(model) };
       })(),
     );
+  }
+
+  /**
+   * Every bar of a model, straight into a series: row arrays streamed (`iterate`) rather than one
+   * array of a million row objects (`all`), which costs 2-3 times as long, mostly in the collector.
+   * Call inside a read transaction (the count and the rows must come from one snapshot).
+   */
+  private readAll(model: string): BarSeries {
+    const series = createSeries(this.stmts.countBars.get(model)!.n);
+    let i = 0;
+    for (const [date, open, high, low, close, volume] of this.stmts.allRaw.iterate(model)) {
+      series.date[i] = date;
+      series.open[i] = open;
+      series.high[i] = high;
+      series.low[i] = low;
+      series.close[i] = close;
+      series.volume[i] = volume;
+      i++;
+    }
+    return series;
   }
 
   async changesSince(model: string, version: number): Promise<HistoryChanges> {

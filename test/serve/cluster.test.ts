@@ -4,7 +4,9 @@ import { pipelineFromManifest } from '../../src/bundle/index.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { expectedForecasts, nextWeekday, tinySeries, trainTiny, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { ADMIN_KEY, KEY, tempDir } from './helpers/http.js';
-import { spawnServer, type ServerProcess } from './helpers/process.js';
+import { childPids, spawnServer, WORKER_COMMAND, type ServerProcess } from './helpers/process.js';
+import { readFileSync } from 'node:fs';
+import { WORKER_SEMI_SPACE_MB, workerExecArgv } from '../../src/serve/server.js';
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 3 };
 
@@ -86,6 +88,15 @@ describe('two worker processes on one SQLite file', () => {
       }
       expect(workers.size).toBe(2);
     }
+  });
+
+  it('workers run with a small young generation (less RSS per worker), unless the operator chose one', async () => {
+    const workers = childPids(srv.child.pid!, WORKER_COMMAND);
+    expect(workers.length).toBe(2);
+    for (const pid of workers) expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
+    expect(workerExecArgv([])).toEqual([`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`]);
+    expect(workerExecArgv(['--max-semi-space-size=16'])).toEqual(['--max-semi-space-size=16']);
+    expect(workerExecArgv(['--import', 'tsx'], '--max-semi-space-size=8')).toEqual(['--import', 'tsx']);
   });
 
   it('serialises concurrent writers: no bar lost or applied twice', async () => {
