@@ -41,25 +41,20 @@ export function fastDecimal(text: string, start: number, end: number): number {
   let digits = 0; // significant digits taken (leading zeros are not significant)
   let fraction = 0; // digits after the point
   let seen = 0; // digits of any kind, before and after the point
-  while (i < end && (c = text.charCodeAt(i)) >= ZERO && c <= NINE) {
+  let point = false;
+  for (; i < end; i++) {
+    c = text.charCodeAt(i);
+    if (c === DOT && !point) {
+      point = true;
+      continue;
+    }
+    if (c < ZERO || c > NINE) break;
     if (mantissa !== 0 || c !== ZERO) {
       if (++digits > MAX_DIGITS) return Number.NaN;
       mantissa = mantissa * 10 + (c - ZERO);
     }
+    if (point) fraction++;
     seen++;
-    i++;
-  }
-  if (i < end && c === DOT) {
-    i++;
-    while (i < end && (c = text.charCodeAt(i)) >= ZERO && c <= NINE) {
-      if (mantissa !== 0 || c !== ZERO) {
-        if (++digits > MAX_DIGITS) return Number.NaN;
-        mantissa = mantissa * 10 + (c - ZERO);
-      }
-      fraction++;
-      seen++;
-      i++;
-    }
   }
   if (seen === 0) return Number.NaN;
   let exponent = 0;
