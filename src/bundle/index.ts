@@ -15,4 +15,4 @@ export {
   writeBundle,
   type LoadOptions,
 } from './io.js';
-export { BUNDLE_FORMAT_VERSION, type BundleManifest, type FoldReport, type ForecastPipeline, type LoadedBundle, type RegressionMetrics } from './types.js';
+export { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BundleManifest, type FoldReport, type ForecastPipeline, type LoadedBundle, type RegressionMetrics } from './types.js';

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { BarSeries } from '../data/bars.js';
 import { readBarsCsv, writeBarsCsv } from '../data/index.js';
 import { BundleError, DataError } from '../errors.js';
 import { FEATURE_SETS } from '../features/index.js';
 import type { FeatureEngine, FeatureSet } from '../features/types.js';
 import { FeaturePipeline, MODEL_KINDS, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
-import { BUNDLE_FORMAT_VERSION, type BundleManifest, type LoadedBundle } from './types.js';
+import { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BundleManifest, type LoadedBundle } from './types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const HISTORY_FILE = 'history.csv';
@@ -46,6 +46,68 @@ export async function writeBundle(dir: string, manifest: BundleManifest, history
   await writeFileAtomic(join(dir, HISTORY_FILE), historyCsv);
   await writeFileAtomic(join(dir, MANIFEST_FILE), manifestJson);
   await writeChecksums(dir, { [MANIFEST_FILE]: sha256(manifestJson), [HISTORY_FILE]: sha256(historyCsv) });
+}
+
+/** What a folder a bundle is to be published to holds now. */
+type BundleTarget = 'absent' | 'empty' | 'bundle';
+
+/**
+ * Whether a bundle may be published to `dir`: it is absent, an empty folder, or (with `replace`) a
+ * bundle folder. A BundleError otherwise: `bundle_exists` for a bundle folder without `replace`; a
+ * folder holding anything else is refused even with `replace`, because replacing it would delete
+ * files that are no bundle's (`--out .` in a home folder).
+ */
+export async function checkBundleTarget(dir: string, options: { replace?: boolean } = {}): Promise<BundleTarget> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if (ioReason(err) === 'ENOENT') return 'absent';
+    if (ioReason(err) === 'ENOTDIR') throw new BundleError(`${dir} is a file, not a bundle folder`, 'bundle_target_invalid');
+    throw new BundleError(`cannot open ${dir}: ${ioReason(err)}`, 'bundle_unreadable');
+  }
+  if (entries.length === 0) return 'empty';
+  if (!entries.includes(CHECKSUMS_FILE) && !entries.includes(MANIFEST_FILE))
+    throw new BundleError(`${dir} is not empty and holds no bundle (no ${CHECKSUMS_FILE}): a bundle is written only to a new or empty folder, or over a bundle`, 'bundle_target_invalid');
+  if (!options.replace) throw new BundleError(`bundle folder ${dir} already exists`, 'bundle_exists');
+  return 'bundle';
+}
+
+/**
+ * Writes a bundle to `dir` as a whole: into a new hidden sibling (dot folders are not model versions
+ * to the service's registry), then renamed into place, the bundle it replaces (`replace`) moved aside
+ * first and removed after. So `dir` is at every moment absent, the old bundle whole or the new one
+ * whole: never a half-written bundle, and never a new bundle mixed with files of the old one (its
+ * charts). An interrupted run leaves at most hidden siblings, never a damaged `dir`. Refusals: see
+ * {@link checkBundleTarget}.
+ */
+export async function publishBundle(dir: string, manifest: BundleManifest, history: BarSeries, options: { replace?: boolean } = {}): Promise<void> {
+  const before = await checkBundleTarget(dir, options);
+  const target = resolve(dir);
+  await mkdir(dirname(target), { recursive: true });
+  const fresh = await mkdtemp(join(dirname(target), `.${basename(target)}.new-`));
+  try {
+    await writeBundle(fresh, manifest, history);
+    if (before === 'bundle') {
+      // Beside the new one, as unique as it: hidden, and removed once the new bundle is in place.
+      const old = `${fresh}.replaced`;
+      await rename(target, old);
+      try {
+        await rename(fresh, target);
+      } catch (err) {
+        await rename(old, target);
+        throw err;
+      }
+      await rm(old, { recursive: true, force: true });
+    } else {
+      // rmdir, not rm: it removes only an empty folder, so nothing placed there meanwhile is lost.
+      if (before === 'empty') await rmdir(target);
+      await rename(fresh, target);
+    }
+  } catch (err) {
+    await rm(fresh, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 async function writeChecksums(dir: string, files: Record<string, string>): Promise<void> {
@@ -238,7 +300,7 @@ function checkManifest(m: BundleManifest, dir: string): void {
   const need = (cond: unknown, what: string) => {
     if (!cond) throw new BundleError(`${MANIFEST_FILE} in ${dir}: ${what}`, 'bundle_invalid');
   };
-  need(typeof m.name === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(m.name), 'name must be letters, digits, dot, dash or underscore');
+  need(typeof m.name === 'string' && MODEL_NAME_RE.test(m.name), 'name must be letters, digits, dot, dash or underscore, at most 128 characters');
   need(typeof m.version === 'string' && m.version.length > 0, 'version is missing');
   need(m.featureSet && typeof m.featureSet === 'object' && Array.isArray(m.featureSet.featureNames), 'featureSet is missing');
   featureSetOf(m, dir);

@@ -11,6 +11,13 @@ export type { ForecastPipeline } from '../models/pipeline.js';
 
 export const BUNDLE_FORMAT_VERSION = 1;
 
+/**
+ * A model name and a model version: each a URL path segment of the service (`/models/NAME/...`),
+ * so letters, digits, dot, dash and underscore, at most 128 characters. The one rule the bundle
+ * writer, the loader, the CLI's naming and the service's registry share.
+ */
+export const MODEL_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
 export interface RegressionMetrics {
   mae: number;
   mse: number;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadBundle } from '../bundle/io.js';
 import { ForecastError } from '../errors.js';
 import { auditCausality, type CausalityAudit } from '../verify/index.js';
-import { parseIntOption, readSource, table } from './common.js';
+import { parseIntOption, readSource, skipNullRowsOption, table } from './common.js';
 
 export function registerAuditCausality(program: Command): void {
   program
@@ -16,11 +16,12 @@ export function registerAuditCausality(program: Command): void {
     .option('--horizon <bars>', 'bars after each date watched one by one to measure how late a change comes (default 5)', parseIntOption('--horizon'))
     .option('--json', 'print the audit as JSON')
     .option('--fail-on-leak', 'exit 1 when a feature reads later bars')
-    .action(async (dir: string, opts: { csv?: string; horizon?: number; json?: boolean; failOnLeak?: boolean }) => {
+    .addOption(skipNullRowsOption())
+    .action(async (dir: string, opts: { csv?: string; horizon?: number; json?: boolean; failOnLeak?: boolean; skipNullRows?: boolean }) => {
       if (opts.horizon !== undefined && opts.horizon < 1) throw new ForecastError('--horizon must be at least 1', 400, 'invalid_option');
       const bundle = await loadBundle(dir);
       const { featureSet } = bundle.pipeline;
-      const series = opts.csv ? (await readSource(opts.csv, featureSet.numberParsing)).series : bundle.history;
+      const series = opts.csv ? (await readSource(opts.csv, featureSet.numberParsing, { skipNullRows: opts.skipNullRows })).series : bundle.history;
       const audit = auditCausality(featureSet, series, bundle.pipeline, { horizon: opts.horizon });
       const source = opts.csv ?? `${bundle.manifest.historyFile} of the bundle`;
       if (opts.json) console.log(JSON.stringify({ bundle: bundle.id, source, leak: audit.leaks.length > 0, ...audit }, null, 2));

@@ -1,21 +1,99 @@
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, normalize } from 'node:path';
 import cliProgress from 'cli-progress';
+import { Option } from 'commander';
 import type { BarSeries } from '../data/bars.js';
+import { NULL_ROW_CODE } from '../data/csv.js';
 import { readBarsCsv } from '../data/index.js';
-import { ForecastError } from '../errors.js';
-import type { RegressionMetrics } from '../bundle/types.js';
-import { sha256 } from '../bundle/io.js';
+import { BundleError, DataError, ForecastError } from '../errors.js';
+import { MODEL_NAME_RE, type BundleManifest, type RegressionMetrics } from '../bundle/types.js';
+import { checkBundleTarget, publishBundle, sha256 } from '../bundle/io.js';
 
-/** A CSV of bars read with the number parser the feature set defines (FEATURES.md §3b.1). */
-export async function readSource(path: string, numberParsing: 'legacy' | 'exact'): Promise<{ series: BarSeries; source: { file: string; sha256: string } }> {
+/** `--skip-null-rows`, for every command that reads bars with {@link readSource}. */
+export function skipNullRowsOption(): Option {
+  return new Option('--skip-null-rows', 'skip rows with null in every value (Yahoo\'s days without data), reporting how many on stderr');
+}
+
+/**
+ * A CSV of bars read with the number parser the feature set defines (FEATURES.md §3b.1). Rows of
+ * nulls (Yahoo's days without data) are refused with a hint, or skipped and counted on stderr.
+ */
+export async function readSource(
+  path: string,
+  numberParsing: 'legacy' | 'exact',
+  options: { skipNullRows?: boolean } = {},
+): Promise<{ series: BarSeries; source: { file: string; sha256: string } }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ForecastError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 404, 'file_not_found');
   }
-  return { series: readBarsCsv(text, { numberParsing, sourceName: basename(path) }), source: { file: basename(path), sha256: sha256(text) } };
+  const skipped: number[] = [];
+  let series: BarSeries;
+  try {
+    series = readBarsCsv(text, { numberParsing, sourceName: basename(path), skipNullRows: options.skipNullRows, onSkippedRow: (line) => skipped.push(line) });
+  } catch (err) {
+    if (err instanceof DataError && err.code === NULL_ROW_CODE)
+      throw new DataError(`${err.message}: pass --skip-null-rows to skip such days`, err.location, err.status, err.code);
+    throw err;
+  }
+  if (skipped.length > 0) {
+    const shown = skipped.slice(0, 5).join(', ') + (skipped.length > 5 ? ', ...' : '');
+    process.stderr.write(`skipped ${skipped.length} row${skipped.length === 1 ? '' : 's'} of ${basename(path)} with null in every value (days without data): line${skipped.length === 1 ? '' : 's'} ${shown}\n`);
+  }
+  return { series, source: { file: basename(path), sha256: sha256(text) } };
+}
+
+/**
+ * The name and version a bundle written to `out` is served under by `forecast serve --models DIR`
+ * when `out` is DIR/NAME/VERSION: the registry takes a model's URL names from those two folders,
+ * whatever its manifest says. Null when the last two segments of `out` are not a valid name and version.
+ */
+function identityFromFolder(out: string): { name: string; version: string } | null {
+  const segments = normalize(out).split(/[\\/]+/).filter((s) => s !== '');
+  if (segments.length < 2) return null;
+  const [name, version] = segments.slice(-2);
+  return MODEL_NAME_RE.test(name) && MODEL_NAME_RE.test(version) ? { name, version } : null;
+}
+
+/**
+ * The name and version of a bundle to write to `out`: `--name` and `--model-version` when given
+ * (checked against the service's rule, so a bundle it would refuse is never written), else those of
+ * the folder (see {@link identityFromFolder}); undefined parts keep the recipe's default naming.
+ */
+export function bundleIdentity(out: string, given: { name?: string; modelVersion?: string }): { name?: string; version?: string } {
+  for (const [option, value] of [['--name', given.name], ['--model-version', given.modelVersion]] as const) {
+    if (value !== undefined && !MODEL_NAME_RE.test(value))
+      throw new ForecastError(
+        `${option} ${JSON.stringify(value)} is not a name the service accepts: letters, digits, dot, dash and underscore, starting with a letter or digit, at most 128 characters`,
+        400,
+        'invalid_option',
+      );
+  }
+  const folder = identityFromFolder(out);
+  return { name: given.name ?? folder?.name, version: given.modelVersion ?? folder?.version };
+}
+
+/** `--force`, for every command that writes a bundle with {@link writeBundleOut}. */
+export function forceOption(): Option {
+  return new Option('--force', 'replace the bundle already in --out (all of its files go, charts included)');
+}
+
+/** The refusal of an existing bundle, with the option that overrides it. */
+function suggestForce(err: unknown): never {
+  if (err instanceof BundleError && err.code === 'bundle_exists') throw new BundleError(`${err.message}: pass --force to replace it, or choose another --out`, err.code);
+  throw err;
+}
+
+/** Checked before the slow part: a run whose --out would be refused fails before it trains. */
+export async function checkBundleOut(out: string, force: boolean | undefined): Promise<void> {
+  await checkBundleTarget(out, { replace: force }).catch(suggestForce);
+}
+
+/** Writes the bundle to --out as a whole, replacing one there only with --force (see `publishBundle`). */
+export async function writeBundleOut(out: string, manifest: BundleManifest, history: BarSeries, force: boolean | undefined): Promise<void> {
+  await publishBundle(out, manifest, history, { replace: force }).catch(suggestForce);
 }
 
 /** Progress bars on stderr for long steps, silent when stderr is not a terminal (CI, pipes). */

@@ -4,7 +4,7 @@ import { loadBundle } from '../bundle/io.js';
 import { getFeatureSet } from '../features/index.js';
 import { ForecastError } from '../errors.js';
 import { modelRows } from '../training/train.js';
-import { readSource } from './common.js';
+import { readSource, skipNullRowsOption } from './common.js';
 import { checkChoice } from './train.js';
 
 export function registerFeatures(program: Command): void {
@@ -15,12 +15,13 @@ export function registerFeatures(program: Command): void {
     .requiredOption('--out <file>', 'CSV to write: date, the features, y (next bar\'s return)')
     .option('--set <name>', 'feature set: reference or causal', 'causal')
     .option('--bundle <dir>', 'scale with this bundle\'s StandardScaler')
-    .action(async (opts: { csv: string; out: string; set: string; bundle?: string }) => {
+    .addOption(skipNullRowsOption())
+    .action(async (opts: { csv: string; out: string; set: string; bundle?: string; skipNullRows?: boolean }) => {
       const set = getFeatureSet(checkChoice('--set', opts.set, ['reference', 'causal']) as 'reference' | 'causal');
       const bundle = opts.bundle ? await loadBundle(opts.bundle) : null;
       if (bundle && bundle.manifest.featureSet.name !== set.name)
         throw new ForecastError(`bundle ${bundle.id} uses the ${bundle.manifest.featureSet.name} feature set, not ${set.name}`, 422, 'invalid_option');
-      const { series } = await readSource(opts.csv, set.numberParsing);
+      const { series } = await readSource(opts.csv, set.numberParsing, { skipNullRows: opts.skipNullRows });
       const rows = modelRows(set.computeBatch(series));
       const X = bundle ? bundle.pipeline.scaler.transform(rows.X) : rows.X;
       const lines = [['date', ...set.featureNames, 'y'].join(',')];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadBundle } from '../bundle/io.js';
-import { readSource } from './common.js';
+import { readSource, skipNullRowsOption } from './common.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -8,11 +8,12 @@ export function registerPredict(program: Command): void {
     .description("forecast the next bar's return for every bar of a CSV whose features are defined")
     .argument('<dir>', 'bundle folder')
     .requiredOption('--csv <file>', 'bars to forecast from (the whole history the features need)')
+    .addOption(skipNullRowsOption())
     .option('--json', 'print [{"date":"YYYY-MM-DD","y_pred":n}]')
-    .action(async (dir: string, opts: { csv: string; json?: boolean }) => {
+    .action(async (dir: string, opts: { csv: string; json?: boolean; skipNullRows?: boolean }) => {
       const bundle = await loadBundle(dir);
       const { featureSet } = bundle.pipeline;
-      const { series } = await readSource(opts.csv, featureSet.numberParsing);
+      const { series } = await readSource(opts.csv, featureSet.numberParsing, { skipNullRows: opts.skipNullRows });
       const table = featureSet.computeBatch(series);
       const k = table.values.cols;
       const row = new Float64Array(k);

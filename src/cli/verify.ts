@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadBundle } from '../bundle/io.js';
 import { ForecastError } from '../errors.js';
-import { verifyDeployment, type DateDifference, type VerifyReport } from '../verify/index.js';
+import { ServiceRequestError, verifyDeployment, type DateDifference, type VerifyReport } from '../verify/index.js';
 import { formatNumber, metricsRow, parseIntOption, progressReporter, table } from './common.js';
 
 interface VerifyCliOptions {
@@ -28,7 +28,7 @@ export function registerVerify(program: Command): void {
     .requiredOption('--url <url>', 'base URL of the deployed service, e.g. http://127.0.0.1:8000 or https://ID.execute-api.REGION.amazonaws.com')
     // commander reads API_KEY itself, so the key need not appear on the command line (and in `ps`).
     .addOption(new Option('--api-key <key>', 'API key sent as x-api-key').env('API_KEY'))
-    .option('--model <name>', 'model NAME or NAME@VERSION to verify against (default: the service\'s default model, POST /forecast)')
+    .option('--model <name>', 'model NAME or NAME@VERSION to verify against (default: the bundle\'s own name, from its manifest)')
     .option('--batch <n>', 'bars per request (default 1000)', parseIntOption('--batch'))
     .option('--timeout <ms>', 'time-out of one request attempt in ms (default 30000)', parseIntOption('--timeout'))
     .option('--retries <n>', 'retries of a request on 429, 5xx, time-outs and network errors (default 5)', parseIntOption('--retries'))
@@ -37,19 +37,24 @@ export function registerVerify(program: Command): void {
     .option('--no-chart', 'do not draw the chart')
     .action(async (dir: string, opts: VerifyCliOptions) => {
       const bundle = await loadBundle(dir);
+      // The bundle's own name, not the service's default model: a service with several models would
+      // otherwise be sent this bundle's bars for another model, and answer with a history conflict.
+      const model = opts.model ?? bundle.manifest.name;
       const progress = progressReporter();
       let report: VerifyReport;
       try {
         report = await verifyDeployment(bundle, {
           url: opts.url,
           apiKey: opts.apiKey,
-          model: opts.model,
+          model,
           batch: opts.batch,
           timeoutMs: opts.timeout,
           retries: opts.retries,
           onProgress: progress.update,
           onRetry: (r) => process.stderr.write(`retrying ${r.method} ${r.path} in ${r.delayMs} ms (attempt ${r.attempt + 1}; ${r.cause})\n`),
         });
+      } catch (err) {
+        throw withModelHint(err, model, opts.model === undefined);
       } finally {
         progress.stop();
       }
@@ -84,6 +89,18 @@ export function registerVerify(program: Command): void {
         );
       }
     });
+}
+
+/**
+ * A service error that the wrong model explains, with the option that names the right one: an
+ * unknown model (the service serves the bundle under another name), or a stored history that is not
+ * the bundle's (the bars went to another model's history).
+ */
+function withModelHint(err: unknown, model: string, defaulted: boolean): unknown {
+  if (!(err instanceof ServiceRequestError) || (err.serviceCode !== 'unknown_model' && err.serviceCode !== 'history_conflict')) return err;
+  const target = defaulted ? `model '${model}', the bundle's name` : `model '${model}' (--model)`;
+  const hint = `verify sent the bars to ${target}; if the service serves this bundle under another name, pass --model NAME or --model NAME@VERSION`;
+  return new ServiceRequestError(`${err.message}. ${hint}`, err.httpStatus, err.serviceCode, err.serviceDetails, err.serviceMessage);
 }
 
 function describe(r: VerifyReport, chart: { svg: string; png: string } | null): string {

@@ -24,7 +24,19 @@ export interface ReadBarsOptions {
    * with columns named by this reader's own field names or their 1-based position, never a cell.
    */
   quoteContents?: boolean;
+  /**
+   * Skip rows whose every numeric cell (open, high, low, close, volume) is `null`, case-insensitive:
+   * Yahoo writes such a row for a day without data. Default false: they are refused with the
+   * DataError code {@link NULL_ROW_CODE}, so a caller can say how to skip them. A row with only some
+   * cells null, or with a bad date, is refused either way.
+   */
+  skipNullRows?: boolean;
+  /** Told the 1-based line number of each row `skipNullRows` skipped. */
+  onSkippedRow?: (line: number) => void;
 }
+
+/** The DataError code of a row whose every numeric cell is `null` (see `skipNullRows`). */
+export const NULL_ROW_CODE = 'null_row';
 
 /** Where each bar field is read from, by lower-cased header name. */
 const PLAIN_LAYOUT: Record<BarField, string> = { date: 'date', open: 'open', high: 'high', low: 'low', close: 'close', volume: 'volume' };
@@ -34,6 +46,7 @@ const FIELDS: readonly BarField[] = ['date', 'open', 'high', 'low', 'close', 'vo
 /** Header names this reader knows: safe to print even when the file's text is not. */
 const KNOWN_COLUMNS = new Set([...Object.values(PLAIN_LAYOUT), ...Object.values(YAHOO_LAYOUT)]);
 const NUMERIC: readonly Exclude<BarField, 'date'>[] = ['open', 'high', 'low', 'close', 'volume'];
+const NULL_VALUE = 'value is null (Yahoo writes null for a day without data)';
 /** A plain decimal number; both parsers are given only text of this shape. */
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
@@ -47,8 +60,8 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
   const source = options.sourceName ?? 'CSV';
   const quote = options.quoteContents ?? true;
   const parseNumber = options.numberParsing === 'legacy' ? parseLegacyFloat : Number;
-  const fail = (line: number, column: string, message: string): never => {
-    throw new DataError(`${source}: line ${line}, column "${column}": ${message}`, { line, column });
+  const fail = (line: number, column: string, message: string, code?: string): never => {
+    throw new DataError(`${source}: line ${line}, column "${column}": ${message}`, { line, column }, 422, code);
   };
 
   const lines = splitLines(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
@@ -135,6 +148,12 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
     const d = unquote(cells[dateAt]);
     const dateProblem = findDateProblem(d, previousDate);
     if (dateProblem) fail(lineNo, columnName('date'), quote ? dateProblem : unquotedDateProblem(d, previousDate));
+    // After the date check: a day without data must still be a valid day in order.
+    if (isNullRow(cells, numericAt)) {
+      if (!options.skipNullRows) fail(lineNo, columnName(NUMERIC[0]), NULL_VALUE, NULL_ROW_CODE);
+      options.onSkippedRow?.(lineNo);
+      continue;
+    }
 
     for (let k = 0; k < 5; k++) {
       const at = numericAt[k];
@@ -143,7 +162,7 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
       if (!DECIMAL.test(s)) {
         const field = NUMERIC[k];
         if (s === '') fail(lineNo, columnName(field), 'value is empty');
-        if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), 'value is null (Yahoo writes null for a day without data)');
+        if (s.toLowerCase() === 'null') fail(lineNo, columnName(field), NULL_VALUE);
         fail(lineNo, columnName(field), quote ? `${JSON.stringify(s)} is not a number` : 'the value is not a number');
       }
       values[k] = parseNumber(s);
@@ -221,6 +240,12 @@ function splitLines(text: string): string[] {
     if (s.charCodeAt(s.length - 1) === 13 /* \r */) lines[i] = s.slice(0, -1);
   }
   return lines;
+}
+
+/** Whether every numeric cell of a row is `null`: a Yahoo day without data. */
+function isNullRow(cells: readonly string[], numericAt: readonly number[]): boolean {
+  for (const at of numericAt) if (at >= cells.length || unquote(cells[at]).toLowerCase() !== 'null') return false;
+  return true;
 }
 
 function unquote(cell: string): string {

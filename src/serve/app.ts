@@ -8,19 +8,19 @@
  * routes each live in one encapsulated context.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { LoadedBundle } from '../bundle/types.js';
+import { packageVersion } from '../version.js';
 import { ConfigError, serviceConfig, type ConfigInput, type ServiceConfig } from '../config.js';
 import { openHistoryStore } from '../store/index.js';
 import type { HistoryStore } from '../store/types.js';
 import { accessContext, ApiKeyAuth, RouteAccessLog } from './auth.js';
 import type { ProtocolRoutes, ServiceContext } from './context.js';
 import { answerExpectation, clientErrorHandler, errorBody, frameworkErrors, installErrorHandling, REQUEST_ID_RE } from './errors.js';
-import { parseJsonBody } from './json-body.js';
+import { JSON_CONTENT_TYPE, parseJsonBody } from './json-body.js';
 import { ServiceMetrics } from './metrics.js';
 import { Mutex } from './mutex.js';
 import { mlflowProtocol } from './protocols/mlflow.js';
@@ -62,14 +62,6 @@ declare module 'fastify' {
 
 /** The protocols served, each meeting the others at the one forecast path (./forecast.ts). */
 const PROTOCOLS: readonly ProtocolRoutes[] = [splitProtocol, mlflowProtocol, oipProtocol];
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
 
 
 /** pino options: JSON lines, request ids, no secrets. */
@@ -128,7 +120,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
+    // verbose: a schema error carries the schema it failed (what an object accepts, for the message: ./errors.ts).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true, verbose: true } },
   } satisfies FastifyHttpOptions<Server>);
 
   let registry: ModelRegistry;
@@ -167,8 +160,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   app.decorate('forecastService', { ...ctx, reloadLocal });
   app.decorateRequest('modelLabel', '');
 
-  app.removeContentTypeParser(['text/plain', 'application/json']);
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
+  app.removeContentTypeParser(['text/plain', JSON_CONTENT_TYPE]);
+  app.addContentTypeParser(JSON_CONTENT_TYPE, { parseAs: 'string' }, parseJsonBody);
   app.addHook('onRoute', (route) => ctx.access.observe(route));
   // Callback-style hooks on the hot path: an async hook costs a promise per request.
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
@@ -181,7 +174,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     }
     // A body sent without a content type is read as JSON (curl -d without -H, simple clients).
     if (request.headers['content-type'] === undefined && (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined))
-      request.headers['content-type'] = 'application/json';
+      request.headers['content-type'] = JSON_CONTENT_TYPE;
     // While shutting down, let clients drop kept-alive connections after this answer, so close() need not wait for them.
     if (state.shuttingDown) reply.header('connection', 'close');
     done();

@@ -11,6 +11,16 @@ import { DataError } from '../errors.js';
 export const BAR_COLUMNS = ['date', 'open', 'high', 'low', 'close', 'volume'] as const;
 export type BarColumn = (typeof BAR_COLUMNS)[number];
 
+/**
+ * A bar table without a bar, in one wording whoever finds it: these decoders, or first the routes'
+ * JSON schemas (`minItems`, worded by ./errors.ts), so that an empty table gets the same answer on
+ * every route.
+ */
+export function noRows(field: 'data' | 'dataframe_records'): DataError {
+  const what = field === 'data' ? 'rows' : 'records';
+  return new DataError(`${field} has no ${what}: send at least one bar (${BAR_COLUMNS.join(', ')})`, { field }, 422, 'empty');
+}
+
 /** Epoch milliseconds below this (1973-03-03) are read as a likely seconds/milliseconds mix-up. */
 const MIN_EPOCH_MS = 1e11;
 /** 3000-01-01T00:00:00Z: dates are years 1800 to 2999 (ISO) or 1973 to 2999 (epoch ms). */
@@ -204,7 +214,7 @@ export async function barsFromSplit(frame: { columns: readonly unknown[]; data: 
   const map = mapColumns(columns, !hasDateColumn);
   if (index !== null && index.length !== data.length)
     throw new DataError(`index has ${index.length} entries but data has ${data.length} rows`, { field: 'index' }, 400, 'invalid_shape');
-  if (data.length === 0) throw new DataError('data has no rows', { field: 'data' }, 422, 'empty');
+  if (data.length === 0) throw noRows('data');
   const width = columns.length;
   const jd = map.get('date');
   const jo = map.get('open')!;
@@ -229,7 +239,7 @@ export async function barsFromSplit(frame: { columns: readonly unknown[]; data: 
  */
 export async function barsFromCells(columns: readonly unknown[], rows: number, cell: (row: number, column: number) => unknown): Promise<Bar[]> {
   const map = mapColumns(columns, false);
-  if (rows === 0) throw new DataError('data has no rows', { field: 'data' }, 422, 'empty');
+  if (rows === 0) throw noRows('data');
   const jd = map.get('date')!;
   const jo = map.get('open')!;
   const jh = map.get('high')!;
@@ -241,7 +251,7 @@ export async function barsFromCells(columns: readonly unknown[], rows: number, c
 
 /** Records (`[{date, open, ...}, ...]`, MLflow `dataframe_records`) → bars. */
 export async function barsFromRecords(records: readonly unknown[]): Promise<Bar[]> {
-  if (records.length === 0) throw new DataError('no records', { field: 'dataframe_records' }, 422, 'empty');
+  if (records.length === 0) throw noRows('dataframe_records');
   const values = new Map<string, unknown>();
   return decodeRows(records.length, (r) => {
     const rec = records[r];

@@ -2,21 +2,48 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES as HTTP_STATUS_TEXT, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay from 'find-my-way';
 import { ForecastError } from '../errors.js';
+import { echoName, noRows } from './bar-table.js';
+import { JSON_CONTENT_TYPE } from './json-body.js';
 
 /** The one error shape of every endpoint. */
 export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown>; request_id: string };
 }
 
+/** What an error is answered with. */
+interface Answer {
+  status: number;
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
 
-const FASTIFY_CODES: Record<string, [number, string]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'empty_body'],
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json'],
-  FST_ERR_CTP_INVALID_TYPE: [400, 'invalid_content_type'],
+/**
+ * fastify's errors about a request's body, in the service's words. (Its JSON body errors are not
+ * here: the app reads JSON with its own parser, ./json-body.ts, whose errors are ForecastErrors.)
+ */
+const FASTIFY_CODES: Record<string, (request: FastifyRequest) => Answer> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: (request) => {
+    // The route's limit as fastify applied it: the app's maxBodyBytes unless a route sets its own.
+    const limit = request.routeOptions.bodyLimit;
+    return { status: 413, code: 'payload_too_large', message: `the body is larger than the limit of ${limit} bytes (MAX_BODY_BYTES)`, details: { limit_bytes: limit } };
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) => {
+    const sent = echoName(String(request.headers['content-type'] ?? ''));
+    return {
+      status: 415,
+      code: 'unsupported_media_type',
+      message: `content type ${JSON.stringify(sent)} is not accepted: send ${JSON_CONTENT_TYPE} (or no Content-Type)`,
+      details: { content_type: sent, accepted: [JSON_CONTENT_TYPE] },
+    };
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => ({
+    status: 400,
+    code: 'invalid_content_length',
+    message: 'the body received does not have the length its Content-Length header gives',
+  }),
 };
 
 const STATUS_CODES: Record<number, string> = {
@@ -40,7 +67,16 @@ interface AjvError {
   message?: string;
   params?: Record<string, unknown>;
   keyword?: string;
+  /** The schema holding the failed keyword (ajv's `verbose`, set by ./app.ts): what an object accepts. */
+  parentSchema?: { properties?: Record<string, unknown> };
 }
+
+/** Bar tables a schema refuses when empty (`minItems`), by where they are in a body: worded as the decoders word them. */
+const BAR_TABLES: Record<string, 'data' | 'dataframe_records'> = {
+  '/data': 'data',
+  '/dataframe_split/data': 'data',
+  '/dataframe_records': 'dataframe_records',
+};
 
 /** Names the row and field of a JSON-schema error on a split frame (`/data/3/1` → row 3, its column 1). */
 function valueAt(body: unknown, path: string): unknown {
@@ -52,19 +88,29 @@ function valueAt(body: unknown, path: string): unknown {
   return v;
 }
 
-function describeValidation(err: FastifyError, body: unknown): { status: number; code: string; message: string; details: Record<string, unknown> } {
+function describeValidation(err: FastifyError, body: unknown): Answer & { details: Record<string, unknown> } {
   const first = (err.validation?.[0] ?? {}) as AjvError;
   const context = err.validationContext ?? 'body';
   const path = first.instancePath ?? '';
+  const table = context === 'body' && first.keyword === 'minItems' ? BAR_TABLES[path] : undefined;
+  if (table) {
+    const empty = noRows(table);
+    return { status: empty.status, code: empty.code, message: empty.message, details: { location: context, path, ...empty.details } };
+  }
   let text = first.message ?? 'is invalid';
   // JSON.parse reads 1e999 as Infinity, which JSON schema does not count as a number: name it.
   const value = context === 'body' ? valueAt(body, path) : undefined;
   const nonFinite = typeof value === 'number' && !Number.isFinite(value);
   if (nonFinite) text = `${value} is not finite`;
-  if (first.keyword === 'additionalProperties' && first.params?.additionalProperty) {
+  if (first.keyword === 'additionalProperties' && first.params?.additionalProperty !== undefined) {
     // Named so the client sees what it sent, but a hostile 1 MiB name must not come back whole.
-    const name = String(first.params.additionalProperty);
-    text = `has unknown property '${name.length > 64 ? `${name.slice(0, 64)}...` : name}'`;
+    const name = echoName(String(first.params.additionalProperty));
+    const accepted = Object.keys(first.parentSchema?.properties ?? {}).sort();
+    const list = `(accepted: ${accepted.length ? accepted.join(', ') : 'none'})`;
+    // A query is flat: its unknown property is a parameter, named as clients write it.
+    if (context === 'querystring')
+      return { status: 400, code: 'invalid_request', message: `unknown query parameter '${name}' ${list}`, details: { location: context, parameter: name, accepted } };
+    text = `has unknown property '${name}' ${list}`;
   }
   if (first.keyword === 'enum' && Array.isArray(first.params?.allowedValues)) text = `must be one of ${(first.params.allowedValues as unknown[]).join(', ')}`;
   const details: Record<string, unknown> = { location: context, path: path || '/' };
@@ -97,7 +143,11 @@ export function errorBody(request: FastifyRequest, code: string, message: string
   return { error: { code, message, ...(details && Object.keys(details).length ? { details } : {}), request_id: String(request.id) } };
 }
 
-/** One handler for every error: typed ForecastErrors, schema errors, fastify's body errors, and the unexpected (500, logged). */
+/**
+ * One handler for every error: typed ForecastErrors, schema errors, fastify's body errors, and the
+ * unexpected (500, logged); and for requests no route takes: 405 when the path has routes for other
+ * methods, else 404.
+ */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | ForecastError | Error, request: FastifyRequest, reply: FastifyReply) => {
     let status = 500;
@@ -115,8 +165,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       const fe = err as FastifyError;
       const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
       if (known) {
-        [status, code] = known;
-        message = fe.message;
+        ({ status, code, message, details } = known(request));
       } else if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
         status = fe.statusCode;
         code = err instanceof SyntaxError || /JSON/.test(fe.message) ? 'invalid_json' : (STATUS_CODES[status] ?? 'bad_request');
@@ -133,9 +182,40 @@ export function installErrorHandling(app: FastifyInstance): void {
     else request.log.info({ code, status }, message);
     void reply.status(status).send(errorBody(request, code, message, details));
   });
+  const methodsOf = routeMethods(app);
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(errorBody(request, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    const path = JSON.stringify(echoName(request.url.split('?')[0]));
+    const allow = methodsOf(request.url);
+    if (allow.length > 0) {
+      const message = `${request.method} is not allowed on ${path}: it is served with ${allow.join(', ')}`;
+      void reply.status(405).header('allow', allow.join(', ')).send(errorBody(request, 'method_not_allowed', message, { allow }));
+      return;
+    }
+    void reply.status(404).send(errorBody(request, 'not_found', `no route ${request.method} ${path}`));
   });
+}
+
+/**
+ * Which methods a path is served with, for the not-found handler: a known path asked with another
+ * method is a 405 naming them (with Allow), not "no route". fastify's router answers only for the
+ * method asked, so the routes are mirrored into a router of their own: the same find-my-way,
+ * given the app's routing options and every route as fastify registers it (onRoute sees the HEAD
+ * route of every GET route too), so that a path matches here exactly when fastify would route it,
+ * parameters included.
+ */
+function routeMethods(app: FastifyInstance): (url: string) => string[] {
+  const router = FindMyWay({ ...app.initialConfig.routerOptions });
+  const methods = new Set<FindMyWay.HTTPMethod>();
+  const served = () => undefined;
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat() as FindMyWay.HTTPMethod[]) {
+      // The same method and path again (under another constraint, which no route here uses) is one entry.
+      if (router.hasRoute(method, route.url)) continue;
+      router.on(method, route.url, served);
+      methods.add(method);
+    }
+  });
+  return (url) => [...methods].filter((m) => router.find(m, url) !== null).sort();
 }
 
 /** What Node's HTTP parser reports before a request exists (malformed, oversized headers, timeouts). */
@@ -224,9 +304,7 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
 
 /** Expectation values Node leaves to the app (anything but 100-continue): answered 417 in the error shape. */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const expect = String(req.headers.expect ?? '');
-  const shown = expect.length > 64 ? `${expect.slice(0, 64)}...` : expect;
-  const { body } = rawErrorAnswer(417, 'expectation_failed', `Expect: ${JSON.stringify(shown)} is not supported (only 100-continue)`);
+  const { body } = rawErrorAnswer(417, 'expectation_failed', `Expect: ${JSON.stringify(echoName(String(req.headers.expect ?? '')))} is not supported (only 100-continue)`);
   const requestId = (JSON.parse(body) as ErrorBody).error.request_id;
   res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId, connection: 'close' });
   res.end(body);
@@ -234,8 +312,7 @@ export function answerExpectation(req: IncomingMessage, res: ServerResponse): vo
 
 /** Errors fastify's router raises before a route is chosen: a path that does not decode, a parameter too long. */
 export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  const path = request.url.split('?')[0];
-  const shown = path.length > 64 ? `${path.slice(0, 64)}...` : path;
+  const shown = echoName(request.url.split('?')[0]);
   let status = 400;
   let code = 'bad_url';
   let message = `the path ${JSON.stringify(shown)} is not a valid URL (bad percent-encoding)`;

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { bundleUnchanged, loadBundle, MANIFEST_FILE, takeHistoryEngine, type LoadedBundle } from '../bundle/index.js';
+import { bundleUnchanged, loadBundle, MANIFEST_FILE, MODEL_NAME_RE, takeHistoryEngine, type LoadedBundle } from '../bundle/index.js';
 import { ForecastError } from '../errors.js';
 import type { HistoryStore } from '../store/types.js';
 import { FeatureState, HistoryMirror } from './history.js';
@@ -58,7 +58,6 @@ export interface ReloadReport {
   refused: RefusedBundle[];
 }
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** Folders a file system makes by itself at the root of a volume: never a model. */
 const FS_ARTEFACTS = new Set(['lost+found']);
 const MAX_REASON = 500;
@@ -283,7 +282,7 @@ export class ModelRegistry {
     const old = new Map(previous.map((m) => [m.id, m]));
     const loaded: (Loaded & { dir: string | null })[] = [];
     const badName = (name: string, version: string) =>
-      name && !NAME_RE.test(name) ? `model name '${name}'` : version && !NAME_RE.test(version) ? `model version '${version}' of ${name}` : null;
+      name && !MODEL_NAME_RE.test(name) ? `model name '${name}'` : version && !MODEL_NAME_RE.test(version) ? `model version '${version}' of ${name}` : null;
     for (const c of candidates) {
       // Folder names are the URL names: a folder that cannot be one is refused before it is read.
       const badFolder = badName(c.name, c.version);
@@ -291,7 +290,7 @@ export class ModelRegistry {
       const bad = badFolder ?? (l ? badName(l.name, l.version) : null);
       if (bad) {
         const [model, version] = l ? [l.name, l.version] : [c.name, c.version];
-        refused.push({ dir: c.dir, model, ...(version ? { version } : {}), code: 'invalid_model_name', reason: oneLine(`${bad} (${c.dir ?? 'given bundle'}) must match ${NAME_RE}`) });
+        refused.push({ dir: c.dir, model, ...(version ? { version } : {}), code: 'invalid_model_name', reason: oneLine(`${bad} (${c.dir ?? 'given bundle'}) must match ${MODEL_NAME_RE}`) });
         continue;
       }
       if (!l) continue;

@@ -7,6 +7,7 @@
  *  - every error in the service's shape `{error: {code, message, request_id}}`, its request id the
  *    x-request-id header, and that header never an echo of an ill-formed incoming id;
  *  - a keyed route refuses a request without its kind of key (401/403), whatever the rest of it;
+ *  - a path served with another method is a 405 naming that method in Allow, an unknown path a 404;
  *  - a clean request (valid key, JSON content type, well-formed URL) gets exactly what the
  *    documented formats say (oracle.ts): 413 over the size limit, a 4xx when invalid, 409 on a
  *    conflicting bar, else 200;
@@ -408,9 +409,15 @@ function judgeStatus(world: World, c: Concrete, o: Outcome): void {
     return;
   }
   if (!c.routed && c.pathOk) {
-    // No route for this method and path: a 404, never served (fastify reads a body before its 404 handler, so any 4xx with one).
-    if (c.transportClean && c.body === undefined && !routerRefusal ? o.status !== 404 : !(o.status >= 400 && o.status < 500))
-      fail('unexpected-status', c, o, `no route ${c.method} here, answered ${o.status}`, world);
+    // No route for this method and path: never served. A path served with another method is a 405 naming
+    // that method in Allow, any other path a 404 (fastify reads a body before its not-found handler, so any
+    // 4xx with one).
+    const served = servedMethod(t);
+    const want = served === '' ? 404 : 405;
+    if (c.transportClean && c.body === undefined && !routerRefusal ? o.status !== want : !(o.status >= 400 && o.status < 500))
+      fail('unexpected-status', c, o, `no route ${c.method} here${served ? ` (the path is served with ${served})` : ''}, answered ${o.status}, expected ${want}`, world);
+    if (o.status === 405 && !String(o.headers.allow ?? '').split(/,\s*/).includes(served))
+      fail('unexpected-status', c, o, `a 405 whose Allow header ${JSON.stringify(o.headers.allow)} does not name ${served || 'a method'}`, world);
     return;
   }
   if (t.kind === 'split' || t.kind === 'mlflow' || t.kind === 'oip') return judgeForecast(world, c, o);
@@ -427,6 +434,11 @@ function judgeStatus(world: World, c: Concrete, o: Outcome): void {
     return;
   }
   judgeGet(world, c, o);
+}
+
+/** The method a target's path is served with (requests.ts renders it), '' for a path no route has. */
+function servedMethod(t: Concrete['target']): string {
+  return t.kind === 'get' ? GET_PATHS[t.path % GET_PATHS.length].method : 'POST';
 }
 
 function judgeForecast(world: World, c: Concrete, o: Outcome): void {

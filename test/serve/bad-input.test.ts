@@ -127,7 +127,7 @@ describe('bad input never gives a 500 and never changes stored data', () => {
     expectRejected({ body: { columns: COLS, data: [good(next), good(next)] } }, 422, 'duplicate_date', { row: 1, field: 'date' }));
   it('index of the wrong length → 400', () =>
     expectRejected({ body: { columns: COLS, index: [1, 2], data: [good()] } }, 400, 'invalid_shape', { field: 'index' }));
-  it('no rows → 400', () => expectRejected({ body: { columns: COLS, data: [] } }, 400, 'invalid_request'));
+  it('no rows → 422', () => expectRejected({ body: { columns: COLS, data: [] } }, 422, 'empty', { field: 'data', message: /^data has no rows/ }));
   it('a bad later row rejects the whole request (nothing of it is stored)', () =>
     expectRejected({ body: { columns: COLS, data: [good(next), [next2, 100, 101, 99, 100, -5]] } }, 422, 'invalid_value', { row: 1 }));
   it('bad replace flag → 400', () => expectRejected({ body: { columns: COLS, data: [good()] } }, 400, 'invalid_request', {}, '/forecast?replace=maybe'));

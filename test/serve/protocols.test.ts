@@ -49,8 +49,11 @@ describe('MLflow and Open Inference Protocol v2 on the same models', () => {
     const t = await call(srv.url, '/invocations', { body: { instances: [[1, 2]] } });
     expect(t.status).toBe(422);
     expect(t.body.error.details.accepted).toEqual(['dataframe_split', 'dataframe_records']);
-    const two = await call(srv.url, '/invocations', { body: { dataframe_split: frame, dataframe_records: [] } });
+    // Both inputs, each well-formed (an empty one is refused as empty first: error-messages.test.ts).
+    const record = Object.fromEntries(frame.columns.map((c, j) => [c, frame.data[0][j]]));
+    const two = await call(srv.url, '/invocations', { body: { dataframe_split: frame, dataframe_records: [record] } });
     expect(two.status).toBe(400);
+    expect(two.body.error.message).toMatch(/exactly one of dataframe_split, dataframe_records \(got dataframe_split, dataframe_records\)/);
     const bad = await call(srv.url, '/invocations', { body: { dataframe_records: [{ date: '2020-01-01', open: 1 }] } });
     expect(bad.status).toBe(422);
     expect(bad.body.error.details).toMatchObject({ row: 0, field: 'high' });
