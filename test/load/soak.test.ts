@@ -8,11 +8,14 @@
  * requests write nothing and new bars are added once; afterwards the store (read directly) holds the
  * seed and every acknowledged bar exactly once with the values sent, each worker's forecasts for the
  * whole stored history equal a batch recomputation, every answer reflects every bar acknowledged
- * before its request was sent, and no process's RSS grows 10 % or more from the baseline (the end of
- * minute one, or of the first third in a run shorter than three minutes) to the end. RSS is compared
- * right after forced full GCs (gc-on-signal.mjs), the lowest of those in a span before each point:
- * sampled plainly it swings by a quarter with the GC cycle and the allocator at an unchanged live
- * heap. Figures are printed, never asserted.
+ * before its request was sent, no process's live JS heap grows 10 % or more from the baseline (the
+ * end of minute one, or of the first third in a run shorter than three minutes) to the end, and, in
+ * a run of a minute or more (`npm run test:load`), neither does its RSS. Both are read right after
+ * forced full GCs (gc-on-signal.mjs), the lowest of those in a span before each point. The live heap
+ * is the exact signal of a leak in JS objects; RSS after a GC still moves by ±20 % at an unchanged
+ * heap in a 30 s run (pages V8 and the allocator keep after a burst of 963-bar requests), so it is
+ * asserted only where the run is long enough to tell growth from that, and printed always.
+ * Timings and rates are printed, never asserted.
  *
  * `npm run test:load` runs it for 60 s per store; the default suite runs the same test shorter
  * (SOAK_SECONDS unset: DEFAULT_SECONDS).
@@ -43,6 +46,9 @@ const P_NEW = 0.15;
 /** RSS baseline: the end of minute one, or of the first third of a shorter run (start-up and JIT warm-up excluded). */
 const BASELINE_MS = SECONDS >= 180 ? 60_000 : (SECONDS * 1000) / 3;
 const MAX_RSS_GROWTH = 0.1;
+const MAX_HEAP_GROWTH = 0.1;
+/** RSS is asserted from this run length on (see the header). */
+const RSS_ASSERTED_FROM_S = 60;
 /** The forced-GC measurements of each end span this long (the half of the baseline before it, and as long before the end). */
 const GC_SPAN_MS = BASELINE_MS / 2;
 /** Bounds the loop in count as well as time, whatever the machine's speed. */
@@ -259,7 +265,10 @@ describe(`soak: 2 workers, ${LOOPS} keep-alive clients, ${SECONDS} s per store`,
     expect(workersAfter.sort()).toEqual([...workers].sort());
     for (const g of growth) {
       expect(g.baseKiB, g.name).toBeGreaterThan(0);
-      expect(g.growth, `${g.name}: RSS after full GCs ${g.baseKiB} KiB at the baseline, ${g.endKiB} KiB at the end`).toBeLessThan(MAX_RSS_GROWTH);
+      expect(g.baseHeap, `${g.name}: no live-heap figure after the forced GCs`).toBeGreaterThan(0);
+      expect((g.endHeap - g.baseHeap) / g.baseHeap, `${g.name}: live JS heap after full GCs ${g.baseHeap} bytes at the baseline, ${g.endHeap} at the end`).toBeLessThan(MAX_HEAP_GROWTH);
+      if (SECONDS >= RSS_ASSERTED_FROM_S)
+        expect(g.growth, `${g.name}: RSS after full GCs ${g.baseKiB} KiB at the baseline, ${g.endKiB} KiB at the end`).toBeLessThan(MAX_RSS_GROWTH);
     }
     expect(await srv.stop('SIGTERM')).toBe(0);
   }
