@@ -5,6 +5,7 @@
 if (typeof globalThis.gc === 'function') {
   process.on('SIGUSR2', () => {
     globalThis.gc();
-    process.stderr.write(`[gc-on-signal] pid=${process.pid} heapUsed=${process.memoryUsage().heapUsed}\n`);
+    const m = process.memoryUsage();
+    process.stderr.write(`[gc-on-signal] pid=${process.pid} heapUsed=${m.heapUsed} heapTotal=${m.heapTotal} external=${m.external} arrayBuffers=${m.arrayBuffers}\n`);
   });
 }

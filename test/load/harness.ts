@@ -200,6 +200,12 @@ export interface AfterGc {
   rssKiB: Record<string, number>;
   /** The smallest live JS heap (bytes) a forced full GC left. */
   heapBytes: Record<string, number>;
+  /**
+   * The smallest RSS (KiB) after a forced GC less the heap V8 keeps committed but free at that GC
+   * (heapTotal - heapUsed): pages V8 holds for reuse, which swing by tens of MiB between GCs at an
+   * unchanged live heap and say nothing of growth.
+   */
+  rssNetKiB: Record<string, number>;
   measurements: number;
 }
 
@@ -211,9 +217,10 @@ export interface AfterGc {
  * the lowest over several collections is the level to compare, at both ends alike.
  */
 export async function afterGc(pids: Record<string, number>, output: () => string, untilMs: number, everyMs = 2000, windowMs = 1000): Promise<AfterGc> {
-  const out: AfterGc = { rssKiB: {}, heapBytes: {}, measurements: 0 };
+  const out: AfterGc = { rssKiB: {}, heapBytes: {}, rssNetKiB: {}, measurements: 0 };
   do {
     const from = output().length;
+    const low: Record<string, number> = {};
     for (const pid of Object.values(pids)) {
       try {
         process.kill(pid, 'SIGUSR2');
@@ -226,12 +233,15 @@ export async function afterGc(pids: Record<string, number>, output: () => string
       await sleep(50);
       for (const [name, pid] of Object.entries(pids)) {
         const kib = rssKiB(pid);
-        if (kib !== null) out.rssKiB[name] = Math.min(out.rssKiB[name] ?? Infinity, kib);
+        if (kib !== null) low[name] = Math.min(low[name] ?? Infinity, kib);
       }
     }
-    for (const m of output().slice(from).matchAll(/\[gc-on-signal\] pid=(\d+) heapUsed=(\d+)/g)) {
+    for (const [name, kib] of Object.entries(low)) out.rssKiB[name] = Math.min(out.rssKiB[name] ?? Infinity, kib);
+    for (const m of output().slice(from).matchAll(/\[gc-on-signal\] pid=(\d+) heapUsed=(\d+) heapTotal=(\d+)/g)) {
       const name = Object.keys(pids).find((k) => pids[k] === Number(m[1]));
-      if (name) out.heapBytes[name] = Math.min(out.heapBytes[name] ?? Infinity, Number(m[2]));
+      if (!name) continue;
+      out.heapBytes[name] = Math.min(out.heapBytes[name] ?? Infinity, Number(m[2]));
+      if (low[name] !== undefined) out.rssNetKiB[name] = Math.min(out.rssNetKiB[name] ?? Infinity, low[name] - (Number(m[3]) - Number(m[2])) / 1024);
     }
     out.measurements++;
     if (performance.now() + everyMs - windowMs >= untilMs) break;

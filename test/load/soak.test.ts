@@ -12,9 +12,10 @@
  * end of minute one, or of the first third in a run shorter than three minutes) to the end, and, in
  * a run of a minute or more (`npm run test:load`), neither does its RSS. Both are read right after
  * forced full GCs (gc-on-signal.mjs), the lowest of those in a span before each point. The live heap
- * is the exact signal of a leak in JS objects; RSS after a GC still moves by ±20 % at an unchanged
- * heap in a 30 s run (pages V8 and the allocator keep after a burst of 963-bar requests), so it is
- * asserted only where the run is long enough to tell growth from that, and printed always.
+ * is the exact signal of a leak in JS objects. RSS after a GC still moves by tens of MiB at an
+ * unchanged heap, most of it pages V8 keeps committed but free for reuse (heapTotal - heapUsed: 20 to
+ * 35 MiB over a 21 MiB live heap, seen here), so the RSS asserted is net of those, and only where
+ * the run is long enough to tell growth from the rest of the noise; plain RSS is printed always.
  * Timings and rates are printed, never asserted.
  *
  * `npm run test:load` runs it for 60 s per store; the default suite runs the same test shorter
@@ -45,6 +46,13 @@ const P_BATCH = 0.05;
 const P_NEW = 0.15;
 /** RSS baseline: the end of minute one, or of the first third of a shorter run (start-up and JIT warm-up excluded). */
 const BASELINE_MS = SECONDS >= 180 ? 60_000 : (SECONDS * 1000) / 3;
+/** The external and array-buffer memory a process reported at its last forced GC, in MiB. */
+function lastGcLine(output: string, pid: number): string {
+  const all = [...output.matchAll(new RegExp(`\\[gc-on-signal\\] pid=${pid} heapUsed=\\d+ heapTotal=(\\d+) external=(\\d+) arrayBuffers=(\\d+)`, 'g'))];
+  const m = all.at(-1);
+  return m ? `${(Number(m[2]) / 2 ** 20).toFixed(1)} (${(Number(m[3]) / 2 ** 20).toFixed(1)}), heap committed ${(Number(m[1]) / 2 ** 20).toFixed(1)} MiB` : 'n/a';
+}
+
 const MAX_RSS_GROWTH = 0.1;
 const MAX_HEAP_GROWTH = 0.1;
 /** RSS is asserted from this run length on (see the header). */
@@ -213,7 +221,8 @@ describe(`soak: 2 workers, ${LOOPS} keep-alive clients, ${SECONDS} s per store`,
     const growth = Object.keys(processes).map((name) => {
       const [baseKiB, endKiB] = [gc.base.rssKiB[name], gc.end.rssKiB[name]];
       const [baseHeap, endHeap] = [gc.base.heapBytes[name], gc.end.heapBytes[name]];
-      return { name, baseKiB, endKiB, growth: (endKiB - baseKiB) / baseKiB, baseHeap, endHeap };
+      const [baseNetKiB, endNetKiB] = [gc.base.rssNetKiB[name], gc.end.rssNetKiB[name]];
+      return { name, baseKiB, endKiB, growth: (endKiB - baseKiB) / baseKiB, baseHeap, endHeap, baseNetKiB, endNetKiB, netGrowth: (endNetKiB - baseNetKiB) / baseNetKiB };
     });
     const stored = await readStored(at, SPEC.name);
     const check = checkStored(stored, { seed: seedRows, acked, unknown });
@@ -239,6 +248,8 @@ describe(`soak: 2 workers, ${LOOPS} keep-alive clients, ${SECONDS} s per store`,
         `  new bars: ${acked.length} acknowledged (${ackedOutOfOrder} acknowledged after a later date), ${unknown.length} unanswered; stored ${stored.date.length} = ${seedRows.length} seed + ${check.ackedStored} + ${check.unknownStored} unanswered`,
         `  RSS after full GCs (lowest of ${gc.base.measurements} before ${(BASELINE_MS / 1000).toFixed(1)} s -> of ${gc.end.measurements} before the end): ${growth.map((g) => `${g.name} ${mib(g.baseKiB)} -> ${mib(g.endKiB)} MiB (${(g.growth * 100).toFixed(1)} %)`).join('; ')}`,
         `  live JS heap after those GCs: ${growth.map((g) => `${g.name} ${mib(g.baseHeap / 1024)} -> ${mib(g.endHeap / 1024)} MiB`).join('; ')}`,
+        `  RSS after full GCs less V8's committed but free heap: ${growth.map((g) => `${g.name} ${mib(g.baseNetKiB)} -> ${mib(g.endNetKiB)} MiB (${(g.netGrowth * 100).toFixed(1)} %)`).join('; ')}`,
+        `  memory outside the JS heap at the last forced GC (external, of which array buffers): ${Object.entries(processes).map(([name, pid]) => `${name} ${lastGcLine(srv.output(), pid)}`).join('; ')}`,
         `  RSS sampled, at ${(BASELINE_MS / 1000).toFixed(1)} s -> last sample: ${sampled.map((g) => `${g.name} ${mib(g.baseKiB)} -> ${mib(g.endKiB)} MiB (${(g.growth * 100).toFixed(1)} %, peak ${mib(g.peakKiB)})`).join('; ')}`,
         ...Object.entries(rss.series(Math.max(1000, (SECONDS * 1000) / 20))).map(([name, mibs]) => `  RSS ${name} every ${Math.max(1, SECONDS / 20).toFixed(0)} s: ${mibs.join(' ')} MiB`),
         `  parity: ${parities.map((p) => `worker ${p.worker}: ${p.status ?? p.error} ${p.mismatchCount} of ${p.compared} differ`).join('; ')}`,
@@ -268,7 +279,7 @@ describe(`soak: 2 workers, ${LOOPS} keep-alive clients, ${SECONDS} s per store`,
       expect(g.baseHeap, `${g.name}: no live-heap figure after the forced GCs`).toBeGreaterThan(0);
       expect((g.endHeap - g.baseHeap) / g.baseHeap, `${g.name}: live JS heap after full GCs ${g.baseHeap} bytes at the baseline, ${g.endHeap} at the end`).toBeLessThan(MAX_HEAP_GROWTH);
       if (SECONDS >= RSS_ASSERTED_FROM_S)
-        expect(g.growth, `${g.name}: RSS after full GCs ${g.baseKiB} KiB at the baseline, ${g.endKiB} KiB at the end`).toBeLessThan(MAX_RSS_GROWTH);
+        expect(g.netGrowth, `${g.name}: RSS after full GCs less V8's free heap ${g.baseNetKiB.toFixed(0)} KiB at the baseline, ${g.endNetKiB.toFixed(0)} KiB at the end (plain RSS ${g.baseKiB} -> ${g.endKiB} KiB)`).toBeLessThan(MAX_RSS_GROWTH);
     }
     expect(await srv.stop('SIGTERM')).toBe(0);
   }
