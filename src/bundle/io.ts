@@ -7,7 +7,7 @@ import { BundleError, DataError } from '../errors.js';
 import { FEATURE_SETS } from '../features/index.js';
 import type { FeatureEngine, FeatureSet } from '../features/types.js';
 import { FeaturePipeline, MODEL_KINDS, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
-import { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BundleManifest, type LoadedBundle } from './types.js';
+import { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BaselineReport, type Baselines, type BundleManifest, type LoadedBundle } from './types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const HISTORY_FILE = 'history.csv';
@@ -316,6 +316,9 @@ function checkManifest(m: BundleManifest, dir: string): void {
     ev && Array.isArray(ev.dates) && ev.dates.every((d) => typeof d === 'string') && isNumberArray(ev.yPred, ev.dates.length) && isNumberArray(ev.yTrue, ev.dates.length),
     'evaluation dates and forecasts differ in length',
   );
+  // Baselines are optional: bundles made before they were recorded have none, and load as before.
+  need(isOptionalBaselines(m.metrics?.baselines), 'metrics.baselines is malformed');
+  if (Array.isArray(m.training?.folds)) m.training.folds.forEach((f, i) => need(isOptionalBaselines(f?.baselines), `training.folds[${i}].baselines is malformed`));
   if (m.model.kind === 'decision_tree_regressor') {
     const t = m.model;
     need(Number.isInteger(t.nodeCount) && t.nodeCount >= 1, 'tree nodeCount is not a positive whole number');
@@ -333,6 +336,20 @@ function checkManifest(m: BundleManifest, dir: string): void {
     const l = m.model;
     need(isFiniteArray(l.coef, l.nFeatures) && typeof l.intercept === 'number' && Number.isFinite(l.intercept), 'linear model coefficients do not match nFeatures or are not finite');
   }
+}
+
+/** Absent, or both baselines with a numeric prediction, numeric metrics and a verdict. */
+function isOptionalBaselines(b: Baselines | undefined): boolean {
+  if (b === undefined) return true;
+  const isReport = (r: BaselineReport | undefined) =>
+    !!r &&
+    typeof r === 'object' &&
+    typeof r.prediction === 'number' &&
+    typeof r.modelBeats === 'boolean' &&
+    !!r.metrics &&
+    typeof r.metrics === 'object' &&
+    (['mae', 'mse', 'r2', 'rows'] as const).every((k) => typeof r.metrics[k] === 'number');
+  return b !== null && typeof b === 'object' && isReport(b.persistence) && isReport(b.trainingMean);
 }
 
 /** Rebuilds the forecast pipeline a manifest describes; a BundleError when this program cannot. */

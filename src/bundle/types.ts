@@ -25,11 +25,29 @@ export interface RegressionMetrics {
   rows: number;
 }
 
+/** A naive forecast scored on the same rows as the model (see src/training/baselines.ts). */
+export interface BaselineReport {
+  /** The constant the baseline forecasts for every row. */
+  prediction: number;
+  metrics: RegressionMetrics;
+  /** The model's MSE on the same rows is lower than the baseline's. */
+  modelBeats: boolean;
+}
+
+export interface Baselines {
+  /** Tomorrow's close equals today's: a forecast return of 1. */
+  persistence: BaselineReport;
+  /** The mean target of the training rows. */
+  trainingMean: BaselineReport;
+}
+
 export interface FoldReport {
   fold: number;
   train: [start: number, end: number];
   validation: [start: number, end: number];
   metrics: RegressionMetrics;
+  /** On the fold's validation rows. Absent from bundles made before baselines were recorded. */
+  baselines?: Baselines;
 }
 
 /** Everything a forecast needs, and the evidence deployment must reproduce. Stored as manifest.json. */
@@ -60,7 +78,12 @@ export interface BundleManifest {
     fitRows: [start: number, end: number];
     folds: FoldReport[];
   };
-  metrics: { test: RegressionMetrics; cv: RegressionMetrics | null };
+  metrics: {
+    test: RegressionMetrics;
+    cv: RegressionMetrics | null;
+    /** On the test rows, against the learn rows' mean. Absent from bundles made before baselines were recorded. */
+    baselines?: Baselines;
+  };
   /** The offline evaluation: one forecast per test date, which every deployment must reproduce bit for bit. */
   evaluation: { dates: string[]; yTrue: number[]; yPred: number[] };
   /** Bars of the source history are stored beside the manifest (history.csv) so a service can seed its store. */

@@ -6,7 +6,7 @@ import type { BarSeries } from '../data/bars.js';
 import { NULL_ROW_CODE } from '../data/csv.js';
 import { readBarsCsv } from '../data/index.js';
 import { BundleError, DataError, ForecastError } from '../errors.js';
-import { MODEL_NAME_RE, type BundleManifest, type RegressionMetrics } from '../bundle/types.js';
+import { MODEL_NAME_RE, type Baselines, type BundleManifest, type RegressionMetrics } from '../bundle/types.js';
 import { checkBundleTarget, publishBundle, sha256 } from '../bundle/io.js';
 
 /** `--skip-null-rows`, for every command that reads bars with {@link readSource}. */
@@ -132,8 +132,25 @@ export function formatNumber(x: number | null): string {
   return x === null ? 'null' : String(x);
 }
 
+/** The columns of {@link metricsRow} and {@link baselineRows}: the last says only of a baseline whether the model beats it. */
+export const METRICS_HEADER = ['rows', 'n', 'MAE', 'MSE', 'R2', 'model beats it (lower MSE)'];
+
 export function metricsRow(label: string, m: RegressionMetrics): string[] {
   return [label, String(m.rows), m.mae.toPrecision(8), m.mse.toPrecision(8), m.r2.toPrecision(8)];
+}
+
+/**
+ * A metrics row followed by the rows of the naive baselines scored on the same rows, when the bundle
+ * recorded them: without them a negative R² cannot tell a model worse than doing nothing from a
+ * merely hard target.
+ */
+export function metricsRows(label: string, m: RegressionMetrics, b: Baselines | undefined): string[][] {
+  if (!b) return [metricsRow(label, m)];
+  return [
+    metricsRow(label, m),
+    [...metricsRow('  baseline: persistence (y = 1)', b.persistence.metrics), b.persistence.modelBeats ? 'yes' : 'no'],
+    [...metricsRow(`  baseline: training mean (y = ${b.trainingMean.prediction.toPrecision(8)})`, b.trainingMean.metrics), b.trainingMean.modelBeats ? 'yes' : 'no'],
+  ];
 }
 
 /** A plain aligned text table. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { addBundleFiles, loadBundle } from '../bundle/io.js';
-import { metricsRow, table } from './common.js';
+import { METRICS_HEADER, metricsRows, table } from './common.js';
 
 export function registerEvaluate(program: Command): void {
   program
@@ -48,9 +48,10 @@ export function registerEvaluate(program: Command): void {
       }
       console.log(`${bundle.id}: ${m.featureSet.name} features, ${m.model.kind}, trained on ${m.source.file} (${m.source.firstDate} .. ${m.source.lastDate})`);
       console.log(`evaluation forecasts reproduced from the bundle's history: ${dates.length} of ${dates.length}, bit for bit\n`);
-      const rows = m.training.folds.map((f) => metricsRow(`fold ${f.fold}`, f.metrics));
-      rows.push(metricsRow(`test (${dates[0]} .. ${dates.at(-1)})`, m.metrics.test));
-      console.log(table(['rows', 'n', 'MAE', 'MSE', 'R2'], rows));
+      const rows = m.training.folds.flatMap((f) => metricsRows(`fold ${f.fold}`, f.metrics, f.baselines));
+      rows.push(...metricsRows(`test (${dates[0]} .. ${dates.at(-1)})`, m.metrics.test, m.metrics.baselines));
+      console.log(table(METRICS_HEADER, rows));
+      if (!m.metrics.baselines) console.log('\nbaselines: not recorded in this bundle (it was made before they were): train or import it again to compare the model with doing nothing');
       if (m.featureSet.caveats.length > 0) console.log(`\nfeature-set caveats:\n${m.featureSet.caveats.map((c) => `  - ${c}`).join('\n')}`);
       if (charts.length > 0) console.log(`\ncharts: ${charts.join(', ')}`);
     });

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
 import { importSklearn } from '../training/import.js';
-import { bundleIdentity, checkBundleOut, forceOption, metricsRow, parseIntOption, readSource, skipNullRowsOption, table, writeBundleOut } from './common.js';
+import { bundleIdentity, checkBundleOut, forceOption, METRICS_HEADER, metricsRows, parseIntOption, readSource, skipNullRowsOption, table, writeBundleOut } from './common.js';
 import { checkChoice } from './train.js';
 
 async function readArtifact(path: string): Promise<Buffer> {
@@ -37,7 +37,8 @@ export function registerImportSklearn(program: Command): void {
       const { manifest } = importSklearn({ modelPickle, scalerPickle, series, source, featureSet: features, learnRows: opts.learnRows, name: identity.name, version: identity.version });
       await writeBundleOut(opts.out, manifest, series, opts.force);
       console.log(`imported ${String(manifest.hyperparameters.model)} (scikit-learn ${String(manifest.hyperparameters.sklearnVersion ?? 'unknown')}) with the ${features} feature set`);
-      console.log(table(['rows', 'n', 'MAE', 'MSE', 'R2'], [metricsRow(`test (${manifest.evaluation.dates[0]} .. ${manifest.evaluation.dates.at(-1)})`, manifest.metrics.test)]));
+      const rows = metricsRows(`test (${manifest.evaluation.dates[0]} .. ${manifest.evaluation.dates.at(-1)})`, manifest.metrics.test, manifest.metrics.baselines);
+      console.log(table(METRICS_HEADER, rows));
       console.log(`\nbundle written to ${opts.out} (${manifest.name}@${manifest.version})`);
     });
 }

@@ -12,7 +12,9 @@ import {
   bundleIdentity,
   checkBundleOut,
   forceOption,
+  METRICS_HEADER,
   metricsRow,
+  metricsRows,
   parseIntOption,
   progressReporter,
   readSource,
@@ -179,15 +181,17 @@ export function registerTrain(program: Command): void {
       console.log(`recipe: ${result.recipe.name}; features: ${features}; model: ${model}; learn rows: ${m.training.learnRows}; test rows: ${m.evaluation.dates.length}`);
       if (result.tree) console.log(`tree: ${result.tree.nodes} nodes, ${result.tree.leaves} leaves, depth ${result.tree.depth}`);
       console.log('');
-      const rows = m.training.folds.map((f) => metricsRow(`fold ${f.fold} (train ${f.train[0]}..${f.train[1] - 1}, validate ${f.validation[0]}..${f.validation[1] - 1})`, f.metrics));
+      const rows = m.training.folds.flatMap((f) =>
+        metricsRows(`fold ${f.fold} (train ${f.train[0]}..${f.train[1] - 1}, validate ${f.validation[0]}..${f.validation[1] - 1})`, f.metrics, f.baselines),
+      );
       if (m.metrics.cv) rows.push(metricsRow('cross-validation mean', m.metrics.cv));
-      rows.push(metricsRow(`test (${m.evaluation.dates[0]} .. ${m.evaluation.dates.at(-1)})`, m.metrics.test));
+      rows.push(...metricsRows(`test (${m.evaluation.dates[0]} .. ${m.evaluation.dates.at(-1)})`, m.metrics.test, m.metrics.baselines));
 
       if (comparison) {
         console.log(comparison.line);
         rows.push(comparison.row);
       }
-      console.log(table(['rows', 'n', 'MAE', 'MSE', 'R2'], rows));
+      console.log(table(METRICS_HEADER, rows));
       console.log(`\nbundle written to ${opts.out} (${m.name}@${m.version})`);
       const warning = smallTestSetWarning(m);
       if (warning) console.error(warning);

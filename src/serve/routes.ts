@@ -12,6 +12,7 @@
  *   admin    POST /admin/reload               load new bundles without restart (ADMIN_API_KEYS)
  */
 import type { FastifyInstance } from 'fastify';
+import type { BaselineReport, Baselines } from '../bundle/types.js';
 import type { ServiceContext } from './context.js';
 import type { ServedModel } from './registry.js';
 import { apiKeySecurity, nameParams, nameVersionParams } from './schemas.js';
@@ -26,6 +27,13 @@ function modelSummary(m: ServedModel) {
   if (s.kind === 'decision_tree_regressor')
     return { kind: s.kind, n_features: s.nFeatures, node_count: s.nodeCount, leaves: s.feature.filter((f) => f === -2).length, max_depth: s.maxDepth };
   return { kind: s.kind, n_features: s.nFeatures };
+}
+
+/** A baseline on the card, in the card's snake_case; null for a bundle made before baselines were recorded. */
+function cardBaselines(b: Baselines | undefined) {
+  if (!b) return null;
+  const report = (r: BaselineReport) => ({ prediction: r.prediction, ...r.metrics, model_beats: r.modelBeats });
+  return { persistence: report(b.persistence), training_mean: report(b.trainingMean) };
 }
 
 /** A model card from the manifest: what the model is, how it was made and how good it was. */
@@ -53,8 +61,13 @@ export function modelCard(ctx: ServiceContext, m: ServedModel) {
     model: modelSummary(m),
     preprocessing: { scaler: 'standard', expansion: man.expansion ? `polynomial degree ${man.expansion.degree} (${man.expansion.nOutputFeatures} columns)` : null },
     hyperparameters: man.hyperparameters,
-    metrics: man.metrics,
-    training: { learn_rows: man.training.learnRows, fit_rows: man.training.fitRows, folds: man.training.folds },
+    // Beside the model's metrics, those of doing nothing on the same rows: a negative R² alone cannot say whether the model helps.
+    metrics: { test: man.metrics.test, cv: man.metrics.cv, baselines: cardBaselines(man.metrics.baselines) },
+    training: {
+      learn_rows: man.training.learnRows,
+      fit_rows: man.training.fitRows,
+      folds: man.training.folds.map((f) => ({ fold: f.fold, train: f.train, validation: f.validation, metrics: f.metrics, baselines: cardBaselines(f.baselines) })),
+    },
     data: {
       source: { file: man.source.file, sha256: man.source.sha256, first_date: man.source.firstDate, last_date: man.source.lastDate, bars: man.source.bars },
       evaluation: { rows: ev.dates.length, first_date: ev.dates[0] ?? null, last_date: ev.dates[ev.dates.length - 1] ?? null },

@@ -20,7 +20,7 @@ const MARKER_TEXT = 'Made by the forecast-service demo start. A later demo start
 
 /**
  * The bundled demo model: a causal-feature tree trained on the synthetic demo history. Trained into
- * `dir` on first use (about a second); later starts load it.
+ * `dir` on first use (a few seconds); later starts load it.
  *
  * A folder this demo start made (it holds {@link DEMO_MARKER}) whose bundle is damaged (tampered
  * files, or a bundle that no longer reproduces its evaluation) is removed and retrained. Any other

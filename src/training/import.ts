@@ -5,6 +5,7 @@ import { getFeatureSet } from '../features/index.js';
 import type { FeatureSetName } from '../features/types.js';
 import { readSklearnModel, readSklearnScaler } from '../interop/index.js';
 import { csvRoundTrip, FeaturePipeline, modelFromState, PolynomialFeatures, regressionMetrics, StandardScaler, takeRows } from '../models/index.js';
+import { baselines } from './baselines.js';
 import { DEFAULT_LEARN_FRACTION, REFERENCE_RECIPE } from './recipe.js';
 import { manifestFeatureSet, manifestHeader, modelRows } from './train.js';
 
@@ -53,6 +54,9 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
   const yPred = pipeline.predict(testX);
   // The seed read its test targets back from CSV too (FEATURES.md §5).
   const yTrue = roundTrip ? rows.y.slice(learnRows, n).map(csvRoundTrip) : rows.y.slice(learnRows, n);
+  // The learn rows' targets as the seed read them, for the training-mean baseline.
+  const yLearn = roundTrip ? rows.y.slice(0, learnRows).map(csvRoundTrip) : rows.y.slice(0, learnRows);
+  const testMetrics = regressionMetrics(yTrue, yPred);
   const manifest: BundleManifest = {
     ...manifestHeader({ name: options.name ?? `${featureSet.name}-sklearn`, version: options.version, origin: 'import-sklearn', series: options.series, source: options.source }),
     featureSet: manifestFeatureSet(featureSet, roundTrip),
@@ -61,7 +65,7 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
     model: imported.state,
     hyperparameters: { model: imported.className, sklearnVersion: imported.sklearnVersion, ...imported.params },
     training: { learnRows, fitRows: [0, 0], folds: [] },
-    metrics: { test: regressionMetrics(yTrue, yPred), cv: null },
+    metrics: { test: testMetrics, cv: null, baselines: baselines(yLearn, yTrue, testMetrics) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTrue), yPred: Array.from(yPred) },
   };
   return { manifest, pipeline };

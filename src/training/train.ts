@@ -18,6 +18,7 @@ import {
   type Matrix,
 } from '../models/index.js';
 import { createMatrix } from '../models/matrix.js';
+import { baselines } from './baselines.js';
 import { DEFAULT_LEARN_FRACTION, MODERN_RECIPE, REFERENCE_RECIPE, type Recipe, type TreeHyperparameters } from './recipe.js';
 
 export interface TrainOptions {
@@ -133,7 +134,9 @@ export function train(options: TrainOptions): TrainResult {
     const [vs, ve] = split.test;
     model.fit(takeRows(inputs, ts, te), rows.y.slice(ts, te));
     const pred = model.predict(takeRows(inputs, vs, ve));
-    folds.push({ fold: f + 1, train: [ts, te], validation: [vs, ve], metrics: regressionMetrics(rows.y.slice(vs, ve), pred) });
+    const yValidation = rows.y.slice(vs, ve);
+    const metrics = regressionMetrics(yValidation, pred);
+    folds.push({ fold: f + 1, train: [ts, te], validation: [vs, ve], metrics, baselines: baselines(rows.y.slice(ts, te), yValidation, metrics) });
     finalModel = model;
     fitRows = [ts, te];
   }
@@ -144,6 +147,7 @@ export function train(options: TrainOptions): TrainResult {
   const pipeline = new FeaturePipeline(featureSet, scaler, expansion, model, recipe.csvRoundTrip);
   const testPred = model.predict(takeRows(inputs, learnRows, n));
   const yTest = rows.y.slice(learnRows, n);
+  const testMetrics = regressionMetrics(yTest, testPred);
   const series = options.series;
   const state = model.state!;
   const treeInfo =
@@ -159,7 +163,8 @@ export function train(options: TrainOptions): TrainResult {
     model: state,
     hyperparameters: options.model === 'tree' ? { model: 'tree', recipe: recipe.name, ...hyper } : { model: 'linear', recipe: recipe.name },
     training: { learnRows, fitRows, folds },
-    metrics: { test: regressionMetrics(yTest, testPred), cv: meanMetrics(folds) },
+    // The training mean is the learn rows' (all the test set's past), as the scaler is fitted on them.
+    metrics: { test: testMetrics, cv: meanMetrics(folds), baselines: baselines(rows.y.slice(0, learnRows), yTest, testMetrics) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTest), yPred: Array.from(testPred) },
   };
   return { manifest, pipeline, recipe, tree: treeInfo };
