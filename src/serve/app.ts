@@ -190,6 +190,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
+    // Shared schemas are components named by their $id (ErrorResponse, SplitFrame...), not def-0, def-1...
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BaselineReport, Baselines } from '../bundle/types.js';
 import type { ServiceContext } from './context.js';
 import type { ServedModel } from './registry.js';
-import { apiKeySecurity, nameParams, nameVersionParams } from './schemas.js';
+import { apiKeySecurity, errorResponses, forecastQuerySchema, nameParams, nameVersionParams } from './schemas.js';
 
 function historyInfo(m: ServedModel) {
   const h = m.history;
@@ -100,7 +100,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: ServiceContext): P
 
 export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const sec = apiKeySecurity;
-  app.get('/', { schema: { tags: ['service'], summary: 'Service status', security: sec } }, async () => ({
+  app.get('/', { schema: { tags: ['service'], summary: 'Service status', security: sec, response: errorResponses } }, async () => ({
     status: ctx.state.shuttingDown ? 'shutting_down' : 'ok',
     service: 'forecast-service',
     version: ctx.serverVersion,
@@ -111,7 +111,7 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
     docs: '/docs',
   }));
 
-  app.get('/models', { schema: { tags: ['models'], summary: 'Served models, with their current stored history', security: sec } }, async () => {
+  app.get('/models', { schema: { tags: ['models'], summary: 'Served models, with their current stored history', security: sec, response: errorResponses } }, async () => {
     const names = ctx.registry.names();
     // The stored history, not this process's last view of it: another worker or replica may have written since.
     await Promise.all(names.map((name) => ctx.registry.versions(name)[0].history.sync()));
@@ -142,7 +142,8 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
         summary: 'Model card (newest version; ?version= for another)',
         security: sec,
         params: nameParams,
-        querystring: { type: 'object', properties: { version: { type: 'string', minLength: 1, maxLength: 128 } }, additionalProperties: false },
+        querystring: { type: 'object', properties: { version: forecastQuerySchema.properties.version }, additionalProperties: false },
+        response: errorResponses,
       },
     },
     async (req) => card(req.params.name, req.query.version ?? null),
@@ -150,14 +151,14 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
 
   app.get<{ Params: { name: string; version: string } }>(
     '/models/:name/versions/:version',
-    { schema: { tags: ['models'], summary: 'Model card of a version', security: sec, params: nameVersionParams } },
+    { schema: { tags: ['models'], summary: 'Model card of a version', security: sec, params: nameVersionParams, response: errorResponses } },
     async (req) => card(req.params.name, req.params.version),
   );
 }
 
 export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
   const sec = [{ adminKey: [] }];
-  app.post('/admin/reload', { schema: { tags: ['admin'], summary: 'Load new bundles without restart (admin key)', security: sec } }, async (req) => {
+  app.post('/admin/reload', { schema: { tags: ['admin'], summary: 'Load new bundles without restart (admin key)', security: sec, response: errorResponses } }, async (req) => {
     const report = await ctx.reload();
     req.log.info({ report }, 'models reloaded');
     return report;

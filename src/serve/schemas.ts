@@ -6,8 +6,9 @@
 
 /** The one error shape of every endpoint. */
 export const errorSchema = {
-  $id: 'Error',
+  $id: 'ErrorResponse',
   type: 'object',
+  description: 'An error: what is wrong, and the request id to find it in the logs.',
   required: ['error'],
   properties: {
     error: {
@@ -23,10 +24,37 @@ export const errorSchema = {
   },
 } as const;
 
+/**
+ * The responses of an endpoint that may fail (every keyed one): its 4xx and 5xx answers are the error
+ * shape, so the OpenAPI document says so, and fastify serializes them with it.
+ */
+export const errorResponses = { '4xx': { $ref: 'ErrorResponse#' }, '5xx': { $ref: 'ErrorResponse#' } } as const;
+
+/**
+ * The one bar every documented example sends. Dated after the demo model's history (it ends before
+ * 2023-07-03) with consistent OHLCV (low <= open, close <= high), so "Try it out" is accepted by the demo
+ * model at any time. Every protocol's example sends this same bar: the first call adds it to the model's
+ * history, any later one (by any protocol) finds it stored with the same values and is 'unchanged',
+ * not a 409 conflict.
+ */
+export const EXAMPLE_BAR = { date: '2030-01-02', open: 100.5, high: 101.25, low: 99.75, close: 100.75, volume: 1000000 } as const;
+
+/** EXAMPLE_BAR as a split frame (the body of /forecast, and MLflow's dataframe_split). */
+export const splitFrameExample = {
+  columns: ['date', 'open', 'high', 'low', 'close', 'volume'],
+  data: [[EXAMPLE_BAR.date, EXAMPLE_BAR.open, EXAMPLE_BAR.high, EXAMPLE_BAR.low, EXAMPLE_BAR.close, EXAMPLE_BAR.volume]],
+};
+
+/** Model name and version of the documented examples: those of the demo model `npm start` serves. */
+const EXAMPLE_MODEL = { name: 'demo', version: '1' } as const;
+
 const cell = { type: ['number', 'string', 'null'] } as const;
 
-export const splitFrameSchema = {
-  $id: 'SplitFrame',
+/**
+ * A split frame, as a route's whole body: inline rather than `{ $ref: 'SplitFrame#' }`, because
+ * @fastify/swagger drops a $ref's sibling keywords, and with them the request example of the operation.
+ */
+export const splitFrameBody = {
   type: 'object',
   description:
     'pandas DataFrame.to_json(orient="split") of daily bars: columns date, open, high, low, close, volume in any order; ' +
@@ -38,14 +66,13 @@ export const splitFrameSchema = {
     data: { type: 'array', minItems: 1, items: { type: 'array', items: cell } },
   },
   additionalProperties: false,
-  examples: [
-    {
-      columns: ['date', 'open', 'high', 'low', 'close', 'volume'],
-      index: [8161],
-      data: [[1532563200000, 107.18, 108.72, 106.79, 107.26, 49010000]],
-    },
-  ],
+  // The standard `examples` keyword, which ajv accepts as an annotation; @fastify/swagger makes it the
+  // request example of the operation.
+  examples: [splitFrameExample],
 } as const;
+
+/** The split frame as a shared schema, for bodies that hold one (MLflow's dataframe_split). */
+export const splitFrameSchema = { $id: 'SplitFrame', ...splitFrameBody } as const;
 
 export const barForecastSchema = {
   $id: 'BarForecast',
@@ -78,23 +105,27 @@ export const SHARED_SCHEMAS = [errorSchema, splitFrameSchema, barForecastSchema,
 export const nameParams = {
   type: 'object',
   required: ['name'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 128 } },
+  properties: { name: { type: 'string', minLength: 1, maxLength: 128, examples: [EXAMPLE_MODEL.name] } },
 } as const;
 
 export const nameVersionParams = {
   type: 'object',
   required: ['name', 'version'],
-  properties: { name: { type: 'string', minLength: 1, maxLength: 128 }, version: { type: 'string', minLength: 1, maxLength: 128 } },
+  properties: {
+    name: nameParams.properties.name,
+    version: { type: 'string', minLength: 1, maxLength: 128, examples: [EXAMPLE_MODEL.version] },
+  },
 } as const;
 
 /** The query every forecast endpoint accepts. */
 export const forecastQuerySchema = {
   type: 'object',
   properties: {
-    version: { type: 'string', minLength: 1, maxLength: 128, description: 'Model version (default: the newest).' },
+    version: { type: 'string', minLength: 1, maxLength: 128, description: 'Model version (default: the newest).', examples: [EXAMPLE_MODEL.version] },
     replace: {
       type: 'string',
       enum: ['true', 'false', '1', '0'],
+      examples: ['false'],
       description: 'Replace stored bars whose values differ (default false: such a bar is a 409 conflict).',
     },
   },

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForecastError } from '../../errors.js';
 import { barsFromRecords, barsFromSplit } from '../bar-table.js';
 import { runForecast, type ProtocolRoutes, type ServiceContext } from '../context.js';
-import { apiKeySecurity, forecastQuerySchema, wantsReplace, type ForecastQuery } from '../schemas.js';
+import { apiKeySecurity, errorResponses, EXAMPLE_BAR, forecastQuerySchema, nameParams, splitFrameExample, wantsReplace, type ForecastQuery } from '../schemas.js';
 
 const MLFLOW_INPUT_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'];
 
@@ -32,6 +32,8 @@ const invocationsBody = {
     params: { type: 'object' },
   },
   additionalProperties: false,
+  // One example per accepted input, both of the one documented bar (see EXAMPLE_BAR).
+  examples: [{ dataframe_split: splitFrameExample }, { dataframe_records: [EXAMPLE_BAR] }],
 } as const;
 
 interface InvocationsBody {
@@ -51,12 +53,12 @@ async function mlflowClientRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
         security: apiKeySecurity,
         querystring: {
           ...forecastQuerySchema,
-          properties: { ...forecastQuerySchema.properties, model: { type: 'string', minLength: 1, maxLength: 128, description: 'Model name (default model when absent).' } },
+          properties: { ...forecastQuerySchema.properties, model: { ...nameParams.properties.name, description: 'Model name (default model when absent).' } },
         },
         body: invocationsBody,
         response: {
           200: { type: 'object', properties: { predictions: { type: 'array', items: { type: ['number', 'null'] } } } },
-          '4xx': { $ref: 'Error#' },
+          ...errorResponses,
         },
       },
     },

@@ -24,7 +24,7 @@ import { DataError, ForecastError } from '../../errors.js';
 import { BAR_COLUMNS, barsFromCells, barsFromColumns, describeValue, echoName, MAX_CELL_CHARS } from '../bar-table.js';
 import { runForecast, type ProtocolRoutes, type ServiceContext } from '../context.js';
 import type { ServedModel } from '../registry.js';
-import { apiKeySecurity, nameParams, nameVersionParams } from '../schemas.js';
+import { apiKeySecurity, errorResponses, EXAMPLE_BAR, nameParams, nameVersionParams } from '../schemas.js';
 
 const DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
 const NUMERIC = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64']);
@@ -80,6 +80,21 @@ const inferBody = {
       items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 64 } } },
     },
   },
+  // The one documented bar (see EXAMPLE_BAR), as one tensor per bar field.
+  examples: [
+    {
+      inputs: BAR_COLUMNS.map((c) =>
+        c === 'date' ? { name: c, shape: [1], datatype: 'BYTES', data: [EXAMPLE_BAR.date] } : { name: c, shape: [1], datatype: 'FP64', data: [EXAMPLE_BAR[c]] },
+      ),
+    },
+  ],
+} as const;
+
+/** What the readiness of a model answers, ready (200) or not (503). */
+const modelReadyBody = {
+  type: 'object',
+  required: ['name', 'version', 'ready'],
+  properties: { name: { type: 'string' }, version: { type: 'string' }, ready: { type: 'boolean' } },
 } as const;
 
 function shapeText(shape: readonly number[]): string {
@@ -287,15 +302,26 @@ async function oipClientRoutes(app: FastifyInstance, ctx: ServiceContext): Promi
     ['/v2/models/:name/versions/:version', nameVersionParams],
   ] as const) {
     const base = { tags, security: apiKeySecurity, params };
-    app.get<{ Params: P }>(prefix, { schema: { ...base, summary: 'Model metadata' } }, async (req) => metadata(ctx, modelOf(req)));
-    app.get<{ Params: P }>(`${prefix}/ready`, { schema: { ...base, summary: 'Model readiness' } }, async (req, reply) => {
+    app.get<{ Params: P }>(prefix, { schema: { ...base, summary: 'Model metadata', response: errorResponses } }, async (req) => metadata(ctx, modelOf(req)));
+    app.get<{ Params: P }>(
+      `${prefix}/ready`,
+      {
+        schema: {
+          ...base,
+          summary: 'Model readiness',
+          // A 503 is mostly the readiness itself (not ready); an error only when there is nothing to serve.
+          response: { ...errorResponses, 503: { description: 'Not ready, or no model to serve', anyOf: [modelReadyBody, { $ref: 'ErrorResponse#' }] } },
+        },
+      },
+      async (req, reply) => {
       const m = modelOf(req);
       const r = await ctx.readiness.check();
       return reply.status(r.ready ? 200 : 503).send({ name: m.name, version: m.version, ready: r.ready });
-    });
+      },
+    );
     app.post<{ Params: P; Body: InferRequest }>(
       `${prefix}/infer`,
-      { schema: { ...base, summary: 'Inference: bars in, next-bar return forecasts out', body: inferBody, response: { '4xx': { $ref: 'Error#' } } } },
+      { schema: { ...base, summary: 'Inference: bars in, next-bar return forecasts out', body: inferBody, response: errorResponses } },
       async (req) => {
         const m = modelOf(req);
         const bars = await barsFromInferInputs(req.body.inputs);

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { barsFromSplit } from '../bar-table.js';
 import { runForecast, type ProtocolRoutes, type ServiceContext } from '../context.js';
-import { apiKeySecurity, forecastQuerySchema, nameParams, nameVersionParams, wantsReplace, type ForecastQuery } from '../schemas.js';
+import { apiKeySecurity, errorResponses, forecastQuerySchema, nameParams, nameVersionParams, splitFrameBody, wantsReplace, type ForecastQuery } from '../schemas.js';
 import type { ForecastOutcome } from '../forecast.js';
 
 const forecastResponse = {
@@ -36,8 +36,8 @@ async function splitRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<v
   const common = {
     tags: ['forecast'],
     security: apiKeySecurity,
-    body: { $ref: 'SplitFrame#' },
-    response: { 200: forecastResponse, '4xx': { $ref: 'Error#' } },
+    body: splitFrameBody,
+    response: { 200: forecastResponse, ...errorResponses },
   };
   const handle = async (request: FastifyRequest<{ Body: SplitBody; Querystring: ForecastQuery }>, name: string | null, version: string | null) => {
     const model = ctx.registry.resolve(name, version ?? request.query.version);
