@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { BarSeries } from '../data/bars.js';
-import { generateSyntheticBars } from '../data/index.js';
+import { generateSyntheticBars, writeYahooCsv } from '../data/index.js';
 import { ForecastError } from '../errors.js';
 import { parseIntOption } from './common.js';
 
@@ -10,21 +10,6 @@ const DEFAULT_BARS = 2520;
 const DEFAULT_SEED = 1;
 /** The million-bar histories the service is measured with; more is a typo, and would fill the memory first. */
 const MAX_BARS = 1_000_000;
-
-/**
- * Yahoo's CSV layout, the one a user downloads, so the file is read exactly as theirs would be.
- * Synthetic bars have no dividends or splits: `Adj Close` equals `Close`.
- */
-export function writeYahooCsv(series: BarSeries): string {
-  const n = series.date.length;
-  const out: string[] = new Array(n + 1);
-  out[0] = 'Date,Open,High,Low,Close,Adj Close,Volume';
-  for (let i = 0; i < n; i++) {
-    const close = series.close[i];
-    out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${close},${close},${series.volume[i]}`;
-  }
-  return out.join('\n') + '\n';
-}
 
 export function registerSynth(program: Command): void {
   program

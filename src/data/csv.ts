@@ -109,6 +109,17 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
   // are plain `date,open,high,low,close,volume` with short decimals are read in place (fastDecimal);
   // any other line, and any line with a problem, goes through the general path below, which gives
   // the same values and reports the problem.
+  /** Stores a validated bar, by either path. */
+  const keep = (d: string, o: number, h: number, lo: number, cl: number, v: number): void => {
+    date.push(d);
+    columns.open[n] = o;
+    columns.high[n] = h;
+    columns.low[n] = lo;
+    columns.close[n] = cl;
+    columns.volume[n] = v;
+    previousDate = d;
+    n++;
+  };
   const canonical = parseNumber === Number && header.length === 6 && FIELDS.every((f, i) => columnOf[f] === i);
   const readCanonical = (raw: string): boolean => {
     const c1 = raw.indexOf(',');
@@ -126,14 +137,7 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
     if (findValueProblem(o, h, lo, cl, v) !== null) return false;
     const d = raw.slice(0, c1);
     if (findDateProblem(d, previousDate) !== null) return false;
-    date.push(d);
-    columns.open[n] = o;
-    columns.high[n] = h;
-    columns.low[n] = lo;
-    columns.close[n] = cl;
-    columns.volume[n] = v;
-    previousDate = d;
-    n++;
+    keep(d, o, h, lo, cl, v);
     return true;
   };
   for (let l = headerAt + 1; l < lines.length; l++) {
@@ -170,14 +174,7 @@ export function readBarsCsv(text: string, options: ReadBarsOptions): BarSeries {
     const problem = findValueProblem(values[0], values[1], values[2], values[3], values[4]);
     if (problem) fail(lineNo, columnName(problem.field), quote ? problem.message : unquotedValueProblem(problem.field, values));
 
-    date.push(d);
-    columns.open[n] = values[0];
-    columns.high[n] = values[1];
-    columns.low[n] = values[2];
-    columns.close[n] = values[3];
-    columns.volume[n] = values[4];
-    previousDate = d;
-    n++;
+    keep(d, values[0], values[1], values[2], values[3], values[4]);
   }
   return {
     date,
@@ -214,6 +211,21 @@ export function writeBarsCsv(series: BarSeries): string {
   out[0] = 'date,open,high,low,close,volume';
   for (let i = 0; i < n; i++) {
     out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${series.close[i]},${series.volume[i]}`;
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Yahoo's CSV layout, the one a user downloads (`forecast synth`), so such a file is read exactly as
+ * theirs would be. A series has no dividends or splits to adjust for: `Adj Close` equals `Close`.
+ */
+export function writeYahooCsv(series: BarSeries): string {
+  const n = series.date.length;
+  const out: string[] = new Array(n + 1);
+  out[0] = 'Date,Open,High,Low,Close,Adj Close,Volume';
+  for (let i = 0; i < n; i++) {
+    const close = series.close[i];
+    out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${close},${close},${series.volume[i]}`;
   }
   return out.join('\n') + '\n';
 }

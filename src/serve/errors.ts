@@ -304,8 +304,8 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
 
 /** Expectation values Node leaves to the app (anything but 100-continue): answered 417 in the error shape. */
 export function answerExpectation(req: IncomingMessage, res: ServerResponse): void {
-  const { body } = rawErrorAnswer(417, 'expectation_failed', `Expect: ${JSON.stringify(echoName(String(req.headers.expect ?? '')))} is not supported (only 100-continue)`);
-  const requestId = (JSON.parse(body) as ErrorBody).error.request_id;
+  const requestId = randomUUID();
+  const { body } = rawErrorAnswer(417, 'expectation_failed', `Expect: ${JSON.stringify(echoName(String(req.headers.expect ?? '')))} is not supported (only 100-continue)`, requestId);
   res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': requestId, connection: 'close' });
   res.end(body);
 }
@@ -321,7 +321,6 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
     code = 'uri_too_long';
     message = `a segment of the path ${JSON.stringify(shown)} is too long`;
   } else if (err.code !== 'FST_ERR_BAD_URL') {
-    status = 400;
     code = 'bad_request';
     message = err.message;
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { createSeries, type Bar, type BarSeries } from '../data/bars.js';
+import { createSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
@@ -147,8 +147,7 @@ export class SqliteHistoryStore implements HistoryStore {
       createModel: db.prepare<[string, string]>('INSERT OR IGNORE INTO model_history (model, version, updated_at) VALUES (?, 0, ?)'),
       setVersion: db.prepare<[number, string, string]>('UPDATE model_history SET version = ?, updated_at = ? WHERE model = ?'),
       countBars: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM bars WHERE model = ?'),
-      all: db.prepare<[string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date'),
-      allRaw: db.prepare<[string], [string, number, number, number, number, number]>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date').raw(),
+      all: db.prepare<[string], [string, number, number, number, number, number]>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? ORDER BY date').raw(),
       since: db.prepare<[string, number], BarRow>(CHANGED_BARS_SQL),
       one: db.prepare<[string, string], BarRow>('SELECT date, open, high, low, close, volume FROM bars WHERE model = ? AND date = ?'),
       insert: db.prepare<[string, string, number, number, number, number, number, number]>(
@@ -234,7 +233,7 @@ export class SqliteHistoryStore implements HistoryStore {
   private readAll(model: string): BarSeries {
     const series = createSeries(this.stmts.countBars.get(model)!.n);
     let i = 0;
-    for (const [date, open, high, low, close, volume] of this.stmts.allRaw.iterate(model)) {
+    for (const [date, open, high, low, close, volume] of this.stmts.all.iterate(model)) {
       series.date[i] = date;
       series.open[i] = open;
       series.high[i] = high;
@@ -252,7 +251,7 @@ export class SqliteHistoryStore implements HistoryStore {
       const current = this.currentVersion(model);
       if (current === version) return { version, bars: [] };
       // From nothing, every bar: the primary key reads them in date order without a sort.
-      const read = version === 0 ? () => this.stmts.all.all(model) : () => this.stmts.since.all(model, version);
+      const read = version === 0 ? () => seriesToBars(this.readAll(model)) : () => this.stmts.since.all(model, version);
       return this.db.transaction(() => ({ version: this.currentVersion(model), bars: read() }))();
     });
   }
