@@ -206,13 +206,17 @@ export async function readBarsCsvFile(path: string, options: ReadBarsOptions): P
  * the legacy parser may move such text by an ulp).
  */
 export function writeBarsCsv(series: BarSeries): string {
-  const n = series.date.length;
-  const out: string[] = new Array(n + 1);
-  out[0] = 'date,open,high,low,close,volume';
-  for (let i = 0; i < n; i++) {
-    out[i + 1] = `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${series.close[i]},${series.volume[i]}`;
-  }
-  return out.join('\n') + '\n';
+  return `${BARS_CSV_HEADER}\n${barsCsvRows(series, 0, series.date.length)}`;
+}
+
+/** The header line of `writeBarsCsv`'s layout. */
+export const BARS_CSV_HEADER = 'date,open,high,low,close,volume';
+
+/** Bars `start` to `end` (exclusive) in `writeBarsCsv`'s layout, each line ended (a chunk of a streamed file). */
+export function barsCsvRows(series: BarSeries, start: number, end: number): string {
+  let out = '';
+  for (let i = start; i < end; i++) out += `${series.date[i]},${series.open[i]},${series.high[i]},${series.low[i]},${series.close[i]},${series.volume[i]}\n`;
+  return out;
 }
 
 /**

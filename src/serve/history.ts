@@ -50,6 +50,25 @@ export class HistoryMirror {
     return undefined;
   }
 
+  /** The index of the first bar dated `date` or later (`length` when there is none). */
+  firstAtOrAfter(date: string): number {
+    const d = this.date;
+    let lo = 0;
+    let hi = d.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (d[mid] < date) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** What the copy holds, as the model card and the admin answers show it. */
+  summary(): { version: number; bars: number; first_date: string | null; last_date: string | null } {
+    const n = this.length;
+    return { version: this.version, bars: n, first_date: n ? this.date[0] : null, last_date: n ? this.date[n - 1] : null };
+  }
+
   barAt(i: number): Bar {
     return { date: this.date[i], open: this.open[i], high: this.high[i], low: this.low[i], close: this.close[i], volume: this.volume[i] };
   }
@@ -80,14 +99,17 @@ export class HistoryMirror {
 
   /** A copy as a BarSeries (to seed a feature engine). */
   toSeries(): BarSeries {
-    return {
-      date: this.date.slice(),
-      open: Float64Array.from(this.open),
-      high: Float64Array.from(this.high),
-      low: Float64Array.from(this.low),
-      close: Float64Array.from(this.close),
-      volume: Float64Array.from(this.volume),
+    return this.slice(0, this.length);
+  }
+
+  /** A copy of bars `start` to `end` (exclusive): a snapshot that later writes do not move. */
+  slice(start: number, end: number): BarSeries {
+    const part = (c: number[]) => {
+      const out = new Float64Array(end - start);
+      for (let i = start; i < end; i++) out[i - start] = c[i];
+      return out;
     };
+    return { date: this.date.slice(start, end), open: part(this.open), high: part(this.high), low: part(this.low), close: part(this.close), volume: part(this.volume) };
   }
 
   /** Replaces the whole copy with a snapshot. */
@@ -156,8 +178,34 @@ export class HistoryMirror {
       await this.load();
       return;
     }
+    // Deletions first: a date deleted and stored again since is in both lists, and its bar is newer.
+    this.remove(changes.deleted);
     this.apply(changes.bars);
     this.version = changes.version;
+  }
+
+  /** Drops deleted dates (an administrator's correction: rare, so one pass over the copy is fine). */
+  private remove(dates: readonly string[]): void {
+    const gone = new Set<number>();
+    for (const d of dates) {
+      const i = this.indexOf(d);
+      if (i !== undefined) gone.add(i);
+    }
+    if (gone.size === 0) return;
+    let kept = 0;
+    for (let i = 0; i < this.length; i++) {
+      if (gone.has(i)) continue;
+      this.date[kept] = this.date[i];
+      this.open[kept] = this.open[i];
+      this.high[kept] = this.high[i];
+      this.low[kept] = this.low[i];
+      this.close[kept] = this.close[i];
+      this.volume[kept] = this.volume[i];
+      kept++;
+    }
+    for (const c of [this.date, this.open, this.high, this.low, this.close, this.volume]) c.length = kept;
+    // Every feature from the deleted bar on changes: the feature states rebuild (FeatureState.update).
+    this.epoch++;
   }
 
   /** Applies new or replaced bars (sorted by date). */

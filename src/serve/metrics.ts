@@ -68,7 +68,7 @@ export class ServiceMetrics {
     });
     this.barsWritten = new client.Counter({
       name: 'forecast_history_bars_written_total',
-      help: 'Bars this process wrote to the history store (kind=added or replaced).',
+      help: 'Bars this process wrote to the history store (kind=added, replaced, or deleted by an administrator).',
       labelNames: ['model', 'kind'],
       registers,
     });

@@ -9,18 +9,16 @@
  *            GET  /models                     served models and versions, with their current stored history
  *            GET  /models/{name}              model card of the newest version, ?version= for another
  *            GET  /models/{name}/versions/{v} model card of a version
+ *            GET  /models/{name}/history      the stored bars (./history-routes.ts)
  *   admin    POST /admin/reload               load new bundles without restart (ADMIN_API_KEYS)
+ *            DELETE /admin/models/{name}/history/{date}  delete a bar sent by mistake (./history-routes.ts)
  */
 import type { FastifyInstance } from 'fastify';
 import type { BaselineReport, Baselines } from '../bundle/types.js';
 import type { ServiceContext } from './context.js';
+import { historyAdminRoutes, historyClientRoutes } from './history-routes.js';
 import type { ServedModel } from './registry.js';
 import { apiKeySecurity, errorResponses, forecastQuerySchema, nameParams, nameVersionParams } from './schemas.js';
-
-function historyInfo(m: ServedModel) {
-  const h = m.history;
-  return { version: h.version, bars: h.length, first_date: h.length ? h.date[0] : null, last_date: h.length ? h.date[h.length - 1] : null };
-}
 
 function modelSummary(m: ServedModel) {
   const s = m.bundle.manifest.model;
@@ -72,7 +70,7 @@ export function modelCard(ctx: ServiceContext, m: ServedModel) {
       source: { file: man.source.file, sha256: man.source.sha256, first_date: man.source.firstDate, last_date: man.source.lastDate, bars: man.source.bars },
       evaluation: { rows: ev.dates.length, first_date: ev.dates[0] ?? null, last_date: ev.dates[ev.dates.length - 1] ?? null },
     },
-    history: historyInfo(m),
+    history: m.history.summary(),
   };
 }
 
@@ -123,7 +121,7 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
           name,
           latest: versions[0].version,
           versions: versions.map((v) => ({ version: v.version, id: v.id, created_at: v.bundle.manifest.createdAt, feature_set: v.bundle.manifest.featureSet.name })),
-          history: historyInfo(versions[0]),
+          history: versions[0].history.summary(),
         };
       }),
     };
@@ -154,6 +152,8 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
     { schema: { tags: ['models'], summary: 'Model card of a version', security: sec, params: nameVersionParams, response: errorResponses } },
     async (req) => card(req.params.name, req.params.version),
   );
+
+  await historyClientRoutes(app, ctx);
 }
 
 export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {
@@ -163,4 +163,6 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
     req.log.info({ report }, 'models reloaded');
     return report;
   });
+
+  await historyAdminRoutes(app, ctx);
 }

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG, type DatabaseTimeouts } from '../config.js';
 import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
-import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+import type { DeleteResult, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -102,6 +102,8 @@ const SETUP_TIMEOUT_MS = 60_000;
 
 /** A stored bar row: the columns are named like the fields of a Bar. */
 type PgBarRow = Bar;
+/** A row of the catch-up read: a bar, or a deleted date (null prices), or no change at all (null date). */
+type PgChangeRow = { version: number; date: string | null; open: number | null; high: number | null; low: number | null; close: number | null; volume: number | null };
 
 // float8 comes back as text in shortest round-trip form (extra_float_digits = 1, PostgreSQL 12+),
 // so Number() restores every double bit for bit; parameters go out as String(x), also exact.
@@ -227,6 +229,13 @@ export class PostgresHistoryStore implements HistoryStore {
         rev bigint NOT NULL,
         PRIMARY KEY (model, date))`);
       await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS bars_by_rev ON ${this.t('bars')} (model, rev)`);
+      // Tombstones of deleted bars, so that every replica's catch-up read drops them too (deleteBar).
+      await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('deleted_bars')} (
+        model text NOT NULL,
+        date text COLLATE "C" NOT NULL,
+        rev bigint NOT NULL,
+        PRIMARY KEY (model, date))`);
+      await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS deleted_bars_by_rev ON ${this.t('deleted_bars')} (model, rev)`);
     });
   }
 
@@ -370,20 +379,31 @@ export class PostgresHistoryStore implements HistoryStore {
   changesSince(model: string, version: number): Promise<HistoryChanges> {
     return this.guard(async () => {
       await this.init();
-      // One statement, one snapshot: the version and the rows written up to it.
+      // One statement, one snapshot: the version, the rows written up to it and the dates deleted
+      // up to it (the rows with a null `open`; a stored bar never has one).
       const { rows } = await this.withClient((c) =>
-        c.query<PgBarRow & { version: number }>({
+        c.query<PgChangeRow>({
           name: `forecast-changes-${this.schema}`,
           text: `SELECT m.version, b.date, b.open, b.high, b.low, b.close, b.volume
                  FROM ${this.t('model_history')} m LEFT JOIN ${this.t('bars')} b ON b.model = m.model AND b.rev > $2
-                 WHERE m.model = $1 ORDER BY b.date`,
+                 WHERE m.model = $1
+                 UNION ALL
+                 SELECT m.version, d.date, NULL, NULL, NULL, NULL, NULL
+                 FROM ${this.t('model_history')} m JOIN ${this.t('deleted_bars')} d ON d.model = m.model AND d.rev > $2
+                 WHERE m.model = $1
+                 ORDER BY date`,
           values: [model, version],
         }),
       );
-      if (rows.length === 0) return { version: 0, bars: [] };
+      if (rows.length === 0) return { version: 0, bars: [], deleted: [] };
       const bars: Bar[] = [];
-      for (const r of rows) if (r.date !== null) bars.push({ date: r.date, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume });
-      return { version: rows[0].version, bars };
+      const deleted: string[] = [];
+      for (const r of rows) {
+        if (r.date === null) continue;
+        if (r.open === null) deleted.push(r.date);
+        else bars.push({ date: r.date, open: r.open, high: r.high!, low: r.low!, close: r.close!, volume: r.volume! });
+      }
+      return { version: rows[0].version, bars, deleted };
     });
   }
 
@@ -391,10 +411,7 @@ export class PostgresHistoryStore implements HistoryStore {
     return this.guard(async () => {
       await this.init();
       return this.transaction(async (c) => {
-        // The model's row lock serialises writers across every replica.
-        const v = await c.query<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`, [model]);
-        if (v.rows.length === 0) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
-        const version = v.rows[0].version;
+        const version = await this.lockModel(c, model);
         const found = await c.query<PgBarRow>(
           `SELECT date, open, high, low, close, volume FROM ${this.t('bars')} WHERE model = $1 AND date = ANY($2::text[])`,
           [model, bars.map((b) => b.date)],
@@ -420,6 +437,35 @@ export class PostgresHistoryStore implements HistoryStore {
         return result;
       });
     });
+  }
+
+  deleteBar(model: string, date: string): Promise<DeleteResult> {
+    return this.guard(async () => {
+      await this.init();
+      return this.transaction(async (c) => {
+        const version = await this.lockModel(c, model);
+        const gone = await c.query<PgBarRow>(
+          `DELETE FROM ${this.t('bars')} WHERE model = $1 AND date = $2 RETURNING date, open, high, low, close, volume`,
+          [model, date],
+        );
+        if (gone.rows.length === 0) return { version, deleted: null };
+        const next = version + 1;
+        await c.query(
+          `INSERT INTO ${this.t('deleted_bars')} (model, date, rev) VALUES ($1, $2, $3) ON CONFLICT (model, date) DO UPDATE SET rev = EXCLUDED.rev`,
+          [model, date, next],
+        );
+        await c.query(`UPDATE ${this.t('model_history')} SET version = $2, updated_at = now() WHERE model = $1`, [model, next]);
+        const r = gone.rows[0];
+        return { version: next, deleted: { date: r.date, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume } };
+      });
+    });
+  }
+
+  /** Takes the model's row lock (serialising writers across every replica) and returns its version; 404 without a history. */
+  private async lockModel(c: pg.PoolClient, model: string): Promise<number> {
+    const v = await c.query<{ version: number }>(`SELECT version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`, [model]);
+    if (v.rows.length === 0) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+    return v.rows[0].version;
   }
 
   /**

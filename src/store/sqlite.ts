@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { createSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
-import type { HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+import type { DeleteResult, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -25,6 +25,13 @@ CREATE TABLE IF NOT EXISTS bars (
   PRIMARY KEY (model, date)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bars_by_rev ON bars (model, rev);
+CREATE TABLE IF NOT EXISTS deleted_bars (
+  model TEXT NOT NULL,
+  date TEXT NOT NULL,
+  rev INTEGER NOT NULL,
+  PRIMARY KEY (model, date)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deleted_bars_by_rev ON deleted_bars (model, rev);
 INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
 `;
 
@@ -158,6 +165,12 @@ export class SqliteHistoryStore implements HistoryStore {
       update: db.prepare<[number, number, number, number, number, number, string, string]>(
         'UPDATE bars SET open = ?, high = ?, low = ?, close = ?, volume = ?, rev = ? WHERE model = ? AND date = ?',
       ),
+      deletedSince: db.prepare<[string, number], string>('SELECT date FROM deleted_bars WHERE model = ? AND rev > ? ORDER BY date').pluck(),
+      deleteBar: db.prepare<[string, string]>('DELETE FROM bars WHERE model = ? AND date = ?'),
+      // A date deleted twice keeps one tombstone, at the newer revision.
+      tombstone: db.prepare<[string, string, number]>(
+        'INSERT INTO deleted_bars (model, date, rev) VALUES (?, ?, ?) ON CONFLICT (model, date) DO UPDATE SET rev = excluded.rev',
+      ),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -196,19 +209,7 @@ export class SqliteHistoryStore implements HistoryStore {
       stmts.setVersion.run(next, new Date().toISOString(), model);
       return { version: next, seeded: true };
     });
-    const run = this.writeQueue.then(async () => {
-      await this.beginWrite();
-      try {
-        const version = guard(() => seedOnce());
-        guard(() => db.exec('COMMIT'));
-        return version;
-      } catch (err) {
-        if (db.open && db.inTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
-    });
-    this.writeQueue = run.catch(() => undefined);
-    return run;
+    return this.write(async () => guard(() => seedOnce()));
   }
 
   async version(model: string): Promise<number> {
@@ -249,15 +250,61 @@ export class SqliteHistoryStore implements HistoryStore {
     // The per-request freshness check: one indexed read when nothing changed.
     return guard(() => {
       const current = this.currentVersion(model);
-      if (current === version) return { version, bars: [] };
+      if (current === version) return { version, bars: [], deleted: [] };
       // From nothing, every bar: the primary key reads them in date order without a sort.
-      const read = version === 0 ? () => seriesToBars(this.readAll(model)) : () => this.stmts.since.all(model, version);
-      return this.db.transaction(() => ({ version: this.currentVersion(model), bars: read() }))();
+      if (version === 0) return this.db.transaction(() => ({ version: this.currentVersion(model), bars: seriesToBars(this.readAll(model)), deleted: [] }))();
+      return this.db.transaction(() => ({
+        version: this.currentVersion(model),
+        bars: this.stmts.since.all(model, version),
+        deleted: this.stmts.deletedSince.all(model, version),
+      }))();
     });
   }
 
-  async merge(model: string, bars: readonly Bar[], options: MergeOptions = {}): Promise<MergeResult> {
-    const run = this.writeQueue.then(() => this.mergeOnWriter(model, bars, options));
+  merge(model: string, bars: readonly Bar[], options: MergeOptions = {}): Promise<MergeResult> {
+    return this.write(() => this.mergeOnWriter(model, bars, options));
+  }
+
+  deleteBar(model: string, date: string): Promise<DeleteResult> {
+    const { stmts } = this.writer;
+    return this.write(async () =>
+      guard(() => {
+        const version = this.modelVersionOnWriter(model);
+        const stored = stmts.one.get(model, date);
+        if (!stored) return { version, deleted: null };
+        const next = version + 1;
+        stmts.deleteBar.run(model, date);
+        stmts.tombstone.run(model, date, next);
+        stmts.setVersion.run(next, new Date().toISOString(), model);
+        return { version: next, deleted: { ...stored } };
+      }),
+    );
+  }
+
+  /** The model's version, read inside a write transaction; 404 when the model has no history. */
+  private modelVersionOnWriter(model: string): number {
+    const current = guard(() => this.writer.stmts.version.get(model));
+    if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+    return current.version;
+  }
+
+  /**
+   * Runs one write transaction on the writer connection, after every write queued before it:
+   * BEGIN IMMEDIATE, then `fn`, then COMMIT, or ROLLBACK when `fn` or the commit fails.
+   */
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    const { db } = this.writer;
+    const run = this.writeQueue.then(async () => {
+      await this.beginWrite();
+      try {
+        const out = await fn();
+        guard(() => db.exec('COMMIT'));
+        return out;
+      } catch (err) {
+        if (db.open && db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    });
     this.writeQueue = run.catch(() => undefined);
     return run;
   }
@@ -279,49 +326,38 @@ export class SqliteHistoryStore implements HistoryStore {
     }
   }
 
+  /** A merge inside its write transaction (see `write`). */
   private async mergeOnWriter(model: string, bars: readonly Bar[], options: MergeOptions): Promise<MergeResult> {
-    const { db, stmts, yields } = this.writer;
+    const { stmts, yields } = this.writer;
     const pause = async (done: number) => {
       if (yields && done > 0 && done % MERGE_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
     };
-    await this.beginWrite();
-    try {
-      const current = guard(() => stmts.version.get(model));
-      if (!current) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
-      const version = current.version;
-      // The merge rule is decided again here, inside the transaction: another process may have written meanwhile.
-      const stored = new Map<string, Bar>();
-      for (let k = 0; k < bars.length; k++) {
-        await pause(k);
-        const row = guard(() => stmts.one.get(model, bars[k].date));
-        if (row) stored.set(bars[k].date, row);
-      }
-      const plan = planMerge(bars, stored, options.replace === true);
-      if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
-      const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
-      if (plan.inserts.length === 0 && plan.updates.length === 0) {
-        guard(() => db.exec('COMMIT'));
-        return result;
-      }
-      const next = version + 1;
-      for (let k = 0; k < plan.inserts.length; k++) {
-        await pause(k);
-        const b = plan.inserts[k];
-        guard(() => stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next));
-      }
-      for (let k = 0; k < plan.updates.length; k++) {
-        await pause(k);
-        const b = plan.updates[k];
-        guard(() => stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date));
-      }
-      guard(() => stmts.setVersion.run(next, new Date().toISOString(), model));
-      guard(() => db.exec('COMMIT'));
-      result.version = next;
-      return result;
-    } catch (err) {
-      if (db.open && db.inTransaction) db.exec('ROLLBACK');
-      throw err;
+    const version = this.modelVersionOnWriter(model);
+    // The merge rule is decided again here, inside the transaction: another process may have written meanwhile.
+    const stored = new Map<string, Bar>();
+    for (let k = 0; k < bars.length; k++) {
+      await pause(k);
+      const row = guard(() => stmts.one.get(model, bars[k].date));
+      if (row) stored.set(bars[k].date, row);
     }
+    const plan = planMerge(bars, stored, options.replace === true);
+    if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
+    const result: MergeResult = { version, added: plan.inserts.length, replaced: plan.updates.length, unchanged: plan.unchanged };
+    if (plan.inserts.length === 0 && plan.updates.length === 0) return result;
+    const next = version + 1;
+    for (let k = 0; k < plan.inserts.length; k++) {
+      await pause(k);
+      const b = plan.inserts[k];
+      guard(() => stmts.insert.run(model, b.date, b.open, b.high, b.low, b.close, b.volume, next));
+    }
+    for (let k = 0; k < plan.updates.length; k++) {
+      await pause(k);
+      const b = plan.updates[k];
+      guard(() => stmts.update.run(b.open, b.high, b.low, b.close, b.volume, next, model, b.date));
+    }
+    guard(() => stmts.setVersion.run(next, new Date().toISOString(), model));
+    result.version = next;
+    return result;
   }
 
 

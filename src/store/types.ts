@@ -21,7 +21,10 @@ export interface HistoryStore {
   version(model: string): Promise<number>;
   /** The whole history, oldest first, and its version (read in one snapshot). */
   load(model: string): Promise<HistorySnapshot>;
-  /** The bars written after `version` (new or replaced), oldest first, and the current version. */
+  /**
+   * The bars written after `version` (new or replaced), oldest first, the dates deleted after it,
+   * and the current version.
+   */
   changesSince(model: string, version: number): Promise<HistoryChanges>;
   /**
    * Merges bars in one transaction, serialised with every other writer of the model: a bar equal
@@ -38,6 +41,13 @@ export interface HistoryStore {
    * reached. Never waits longer than the store's own timeouts, nor than `timeoutMs` when given.
    */
   ping(timeoutMs?: number): Promise<void>;
+  /**
+   * Removes one stored bar (an administrator's correction of a bar sent by mistake), serialised with
+   * every writer like a merge. The deletion bumps the version and leaves a tombstone, so that every
+   * process reading `changesSince` drops the bar too. `deleted` is null (and nothing is written)
+   * when no bar of that date is stored.
+   */
+  deleteBar(model: string, date: string): Promise<DeleteResult>;
   close(): Promise<void>;
 }
 
@@ -49,6 +59,18 @@ export interface HistorySnapshot {
 export interface HistoryChanges {
   version: number;
   bars: Bar[];
+  /**
+   * Dates deleted after the version asked for. Apply them before `bars`: a date deleted and then
+   * stored again is in both, and its bar is the newer fact.
+   */
+  deleted: string[];
+}
+
+export interface DeleteResult {
+  /** History version after the deletion (unchanged if there was nothing to delete). */
+  version: number;
+  /** The bar removed, as it was stored; null when the date was not stored. */
+  deleted: Bar | null;
 }
 
 export interface MergeOptions {

@@ -58,8 +58,8 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       expect(r1).toEqual({ version: 2, added: 1, replaced: 0, unchanged: 1 });
       expect((await s.load('m2')).bars.close[9]).toBe(stored.close);
       const changes = await s.changesSince('m2', 1);
-      expect(changes).toEqual({ version: 2, bars: [newBar] });
-      expect(await s.changesSince('m2', 2)).toEqual({ version: 2, bars: [] });
+      expect(changes).toEqual({ version: 2, bars: [newBar], deleted: [] });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 2, bars: [], deleted: [] });
       const other: Bar = { date: '2030-01-03', open: 1, high: 2, low: 0.5, close: 1.5, volume: 3 };
       const conflicting = { ...newBar, close: 1.6 };
       await expect(s.merge('m2', [other, conflicting])).rejects.toMatchObject({ status: 409, code: 'conflict', details: { row: 1, date: newBar.date, field: 'close', stored: 1.5, submitted: 1.6 } });
@@ -67,7 +67,7 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       expect((await s.load('m2')).bars.date).not.toContain(other.date);
       const r2 = await s.merge('m2', [conflicting], { replace: true });
       expect(r2).toEqual({ version: 3, added: 0, replaced: 1, unchanged: 0 });
-      expect(await s.changesSince('m2', 2)).toEqual({ version: 3, bars: [conflicting] });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 3, bars: [conflicting], deleted: [] });
       const early: Bar = { date: '1999-01-01', open: 1, high: 1, low: 1, close: 1, volume: 0 };
       await s.merge('m2', [early]);
       const snap = await s.load('m2');
@@ -76,6 +76,37 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       await expect(s.merge('nobody', [early])).rejects.toMatchObject({ status: 404 });
     } finally {
       await s.close();
+    }
+  });
+
+  it(`${name}: deletes a bar for every reader: a tombstone in the changes, stored again later as a new bar`, async () => {
+    const a = await open();
+    const b = await open();
+    try {
+      const seed = makeSeries(8, 12);
+      await a.ensureModel('m4', seed);
+      const bar3: Bar = { date: seed.date[3], open: seed.open[3], high: seed.high[3], low: seed.low[3], close: seed.close[3], volume: seed.volume[3] };
+      // Another connection, another process: it learns of the deletion from its catch-up read alone.
+      expect(await b.changesSince('m4', 0)).toMatchObject({ version: 1 });
+      expect(await a.deleteBar('m4', bar3.date)).toEqual({ version: 2, deleted: bar3 });
+      expect(await b.changesSince('m4', 1)).toEqual({ version: 2, bars: [], deleted: [bar3.date] });
+      expect((await b.load('m4')).bars.date).toEqual(seed.date.filter((_, i) => i !== 3));
+      // Nothing to delete: nothing written, the version stays.
+      expect(await b.deleteBar('m4', bar3.date)).toEqual({ version: 2, deleted: null });
+      expect(await b.deleteBar('m4', '1990-01-01')).toEqual({ version: 2, deleted: null });
+      await expect(a.deleteBar('nobody', bar3.date)).rejects.toMatchObject({ status: 404, code: 'unknown_model' });
+      // Stored again (with other values: the old bar is gone, so no conflict), then deleted again.
+      const again = { ...bar3, close: bar3.close * 2, high: bar3.high * 2 };
+      expect(await b.merge('m4', [again])).toMatchObject({ version: 3, added: 1 });
+      // A reader behind both writes gets the tombstone and the bar: applied in that order, the bar stays.
+      expect(await a.changesSince('m4', 1)).toEqual({ version: 3, bars: [again], deleted: [bar3.date] });
+      expect(await a.changesSince('m4', 2)).toEqual({ version: 3, bars: [again], deleted: [] });
+      expect(await a.deleteBar('m4', bar3.date)).toEqual({ version: 4, deleted: again });
+      expect(await b.changesSince('m4', 3)).toEqual({ version: 4, bars: [], deleted: [bar3.date] });
+      expect((await a.load('m4')).bars.date).toHaveLength(7);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
