@@ -7,7 +7,7 @@ import { BundleError, DataError } from '../errors.js';
 import { FEATURE_SETS } from '../features/index.js';
 import type { FeatureEngine, FeatureSet } from '../features/types.js';
 import { FeaturePipeline, MODEL_KINDS, modelFromState, PolynomialFeatures, StandardScaler } from '../models/index.js';
-import { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BaselineReport, type Baselines, type BundleManifest, type LoadedBundle } from './types.js';
+import { BUNDLE_FORMAT_VERSION, MODEL_NAME_RE, type BaselineReport, type Baselines, type BundleManifest, type FeatureDistribution, type LoadedBundle } from './types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const HISTORY_FILE = 'history.csv';
@@ -319,6 +319,9 @@ function checkManifest(m: BundleManifest, dir: string): void {
   // Baselines are optional: bundles made before they were recorded have none, and load as before.
   need(isOptionalBaselines(m.metrics?.baselines), 'metrics.baselines is malformed');
   if (Array.isArray(m.training?.folds)) m.training.folds.forEach((f, i) => need(isOptionalBaselines(f?.baselines), `training.folds[${i}].baselines is malformed`));
+  // Optional too: bundles made before format version 2 have none, load as before and report drift as unavailable.
+  const distributionProblem = featureDistributionProblem(m.featureDistribution, m.featureSet.featureNames);
+  need(distributionProblem === null, `featureDistribution${distributionProblem}`);
   if (m.model.kind === 'decision_tree_regressor') {
     const t = m.model;
     need(Number.isInteger(t.nodeCount) && t.nodeCount >= 1, 'tree nodeCount is not a positive whole number');
@@ -336,6 +339,34 @@ function checkManifest(m: BundleManifest, dir: string): void {
     const l = m.model;
     need(isFiniteArray(l.coef, l.nFeatures) && typeof l.intercept === 'number' && Number.isFinite(l.intercept), 'linear model coefficients do not match nFeatures or are not finite');
   }
+}
+
+/**
+ * Why a manifest's featureDistribution is malformed, as the rest of a message that starts with the
+ * field (`.features[2].edges are not ...`); null when it is absent or well formed: one entry per
+ * feature, in order, with finite strictly increasing edges (at most bins - 1), one proportion per
+ * bin in [0, 1] summing to 1 (all 0 for a feature without finite training values), whole counts.
+ */
+function featureDistributionProblem(d: FeatureDistribution | undefined, featureNames: readonly string[]): string | null {
+  if (d === undefined) return null;
+  if (d === null || typeof d !== 'object' || Array.isArray(d)) return ' is not an object';
+  if (!Number.isInteger(d.bins) || d.bins < 2) return '.bins is not a whole number of at least 2';
+  if (!Array.isArray(d.features) || d.features.length !== featureNames.length) return `.features does not have one entry per feature (${featureNames.length})`;
+  const whole = (x: unknown) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  for (let i = 0; i < d.features.length; i++) {
+    const f = d.features[i];
+    const at = `.features[${i}]`;
+    if (f === null || typeof f !== 'object' || Array.isArray(f)) return `${at} is not an object`;
+    if (f.name !== featureNames[i]) return `${at}.name is not the feature set's ${shown(featureNames[i])}`;
+    if (!isFiniteArray(f.edges) || f.edges.length > d.bins - 1 || f.edges.some((e, j) => j > 0 && !(e > f.edges[j - 1])))
+      return `${at}.edges are not at most ${d.bins - 1} finite, strictly increasing numbers`;
+    if (!whole(f.rows)) return `${at}.rows is not a whole non-negative number`;
+    if (!whole(f.nonFinite)) return `${at}.nonFinite is not a whole non-negative number`;
+    if (!isFiniteArray(f.proportions, f.edges.length + 1) || f.proportions.some((p) => p < 0 || p > 1)) return `${at}.proportions are not ${f.edges.length + 1} shares between 0 and 1`;
+    const sum = f.proportions.reduce((s, p) => s + p, 0);
+    if (f.rows > 0 ? Math.abs(sum - 1) > 1e-9 : sum !== 0) return `${at}.proportions sum to ${sum}, not ${f.rows > 0 ? 1 : 0}`;
+  }
+  return null;
 }
 
 /** Absent, or both baselines with a numeric prediction, numeric metrics and a verdict. */

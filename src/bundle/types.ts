@@ -9,7 +9,12 @@ import type { ModelState } from '../models/types.js';
 // stages that know the pipeline as part of a bundle.
 export type { ForecastPipeline } from '../models/pipeline.js';
 
-export const BUNDLE_FORMAT_VERSION = 1;
+/**
+ * The manifest format this program writes, and the newest it reads. Version 2 added the optional
+ * `featureDistribution`; a version-1 bundle (without it) loads as before and reports feature drift
+ * as unavailable.
+ */
+export const BUNDLE_FORMAT_VERSION = 2;
 
 /**
  * A model name and a model version: each a URL path segment of the service (`/models/NAME/...`),
@@ -50,6 +55,31 @@ export interface FoldReport {
   baselines?: Baselines;
 }
 
+/**
+ * One feature's training distribution in quantile bins (src/monitor/drift.ts builds it). A value v
+ * falls in bin k = the number of edges <= v: bin 0 is (-inf, edges[0]), bin k is
+ * [edges[k-1], edges[k]), the last bin is [edges[edges.length-1], +inf).
+ */
+export interface FeatureBins {
+  name: string;
+  /** Interior cut points: finite, strictly increasing, at most `bins - 1` of them. */
+  edges: number[];
+  /** The training rows' share in each bin: `edges.length + 1` values summing to 1 (all 0 when `rows` is 0). */
+  proportions: number[];
+  /** Finite training values binned. */
+  rows: number;
+  /** Training values left out because they were not finite (NaN, ±Infinity). */
+  nonFinite: number;
+}
+
+/** Each feature's distribution over the rows the model was fitted on (raw values, before scaling). */
+export interface FeatureDistribution {
+  /** Bins asked for (10): a feature with ties at a cut point has fewer (its duplicate edges merged). */
+  bins: number;
+  /** One per feature, in the feature set's order. */
+  features: FeatureBins[];
+}
+
 /** Everything a forecast needs, and the evidence deployment must reproduce. Stored as manifest.json. */
 export interface BundleManifest {
   formatVersion: number;
@@ -86,6 +116,11 @@ export interface BundleManifest {
   };
   /** The offline evaluation: one forecast per test date, which every deployment must reproduce bit for bit. */
   evaluation: { dates: string[]; yTrue: number[]; yPred: number[] };
+  /**
+   * The training distribution of every feature, the reference of the service's drift report.
+   * Absent from bundles made before format version 2: they load, and report drift as unavailable.
+   */
+  featureDistribution?: FeatureDistribution;
   /** Bars of the source history are stored beside the manifest (history.csv) so a service can seed its store. */
   historyFile: string;
 }

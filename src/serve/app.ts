@@ -29,6 +29,7 @@ import { splitProtocol } from './protocols/split.js';
 import { ReadinessProbe } from './readiness.js';
 import { ModelRegistry, type ModelSource, type ReloadReport } from './registry.js';
 import { SHARED_SCHEMAS } from './schemas.js';
+import { LiveMonitor } from './monitoring.js';
 import { adminRoutes, clientRoutes, publicRoutes } from './routes.js';
 
 /** Cross-process hooks installed by a node:cluster worker (see server.ts). */
@@ -149,6 +150,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     auth: new ApiKeyAuth(config.apiKeys, config.adminApiKeys, config.insecureDev),
     access: new RouteAccessLog(),
     readiness: new ReadinessProbe(store, reg, state, config.readyTimeoutMs),
+    monitor: new LiveMonitor(store, reg, metrics, app.log),
     serverVersion: packageVersion(),
     reload: deps.cluster ? () => deps.cluster!.reloadAll() : reloadLocal,
     metricsText: deps.cluster
@@ -184,6 +186,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     done();
   });
   app.addHook('onClose', async () => {
+    // The monitoring's last writes go before the store closes.
+    await ctx.monitor.close();
     await store.close();
   });
   installErrorHandling(app);

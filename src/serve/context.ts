@@ -5,6 +5,7 @@ import type { HistoryStore } from '../store/types.js';
 import type { ApiKeyAuth, RouteAccessLog } from './auth.js';
 import { forecastBars, type ForecastOutcome } from './forecast.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { LiveMonitor } from './monitoring.js';
 import type { ReadinessProbe } from './readiness.js';
 import type { ModelRegistry, ReloadReport, ServedModel } from './registry.js';
 
@@ -25,6 +26,8 @@ export interface ServiceContext {
   /** Which context each route was registered in (public, client, admin). */
   readonly access: RouteAccessLog;
   readonly readiness: ReadinessProbe;
+  /** Logs and scores served forecasts; answers the monitoring endpoint. */
+  readonly monitor: LiveMonitor;
   readonly serverVersion: string;
   /** Reloads bundles in this process (and, under node:cluster, in every worker). */
   reload(): Promise<ReloadReport>;
@@ -38,6 +41,11 @@ export interface ServiceContext {
 export async function runForecast(ctx: ServiceContext, request: FastifyRequest, model: ServedModel, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
   request.modelLabel = model.id;
   const out = await forecastBars(model, ctx.store, bars, replace);
+  ctx.monitor.observe(out, String(request.id));
+  // A request that stored bars is answered once the monitoring they cause is written (the new newest
+  // bar's forecasts logged, the outcomes they realise scored), so a monitoring read after the answer
+  // sees them on any process. Its failure is logged by the tracker, never this request's.
+  if (out.history.added + out.history.replaced > 0) await ctx.monitor.tracker.idle(model.name);
   let nulls = 0;
   for (const f of out.forecasts) if (f.y_pred === null) nulls++;
   const m = ctx.metrics;

@@ -72,6 +72,21 @@ function predictOrExplain(pipeline: ServedModel['bundle']['pipeline'], row: Floa
   return y;
 }
 
+/**
+ * The model's forecast of stored bar `i` from its features as known now, or null when they are not
+ * usable: the monitoring's own forecasts (the newest bar for every version, a bar's final forecast
+ * once its outcome is known), by the same path as a request's.
+ */
+export function forecastAt(model: ServedModel, i: number): number | null {
+  model.features.update();
+  const known = model.features.knownForecast(i);
+  if (known !== undefined) return known;
+  const row = model.features.featuresAt(i);
+  if (!(row instanceof Float64Array)) return null;
+  const y = predictOrExplain(model.bundle.pipeline, row);
+  return typeof y === 'number' ? y : null;
+}
+
 /** Rows predicted between yields to the event loop: a 1 MiB request must not hold the loop for long. */
 const PREDICT_SLICE = 2048;
 

@@ -13,6 +13,11 @@ export class ServiceMetrics {
   readonly latency: client.Histogram<'method' | 'route' | 'model'>;
   readonly forecasts: client.Counter<'model' | 'outcome'>;
   readonly barsWritten: client.Counter<'model' | 'kind'>;
+  /** Live monitoring per model version (set whenever a monitoring report is computed; see ./monitoring.ts). */
+  readonly liveState: client.Gauge<'model' | 'version'>;
+  readonly liveMae: client.Gauge<'model' | 'version' | 'window'>;
+  readonly liveScored: client.Gauge<'model' | 'version'>;
+  readonly featureDrift: client.Gauge<'model' | 'version' | 'feature'>;
 
   /** Label-bound children of the per-request metrics, so a request hashes no label object (hot path). */
   private readonly requestChildren = new Map<string, { inc(): void; observe(seconds: number): void }>();
@@ -70,6 +75,35 @@ export class ServiceMetrics {
       name: 'forecast_history_bars_written_total',
       help: 'Bars this process wrote to the history store (kind=added, replaced, or deleted by an administrator).',
       labelNames: ['model', 'kind'],
+      registers,
+    });
+    // Every process computes these from the one shared forecast log: under node:cluster the largest is the newest reading.
+    this.liveState = new client.Gauge({
+      name: 'forecast_live_state',
+      help: 'Live monitoring state of a model version: 0 ok, 1 insufficient_data, 2 degraded (GET /models/{name}/monitoring says why).',
+      labelNames: ['model', 'version'],
+      aggregator: 'max',
+      registers,
+    });
+    this.liveMae = new client.Gauge({
+      name: 'forecast_live_mae',
+      help: 'Live MAE of a model version over its newest scored bars (window=20, 60, 250 or all).',
+      labelNames: ['model', 'version', 'window'],
+      aggregator: 'max',
+      registers,
+    });
+    this.liveScored = new client.Gauge({
+      name: 'forecast_live_scored_forecasts',
+      help: 'Forecasts of a model version scored against their realised outcome since deployment.',
+      labelNames: ['model', 'version'],
+      aggregator: 'max',
+      registers,
+    });
+    this.featureDrift = new client.Gauge({
+      name: 'forecast_feature_drift_psi',
+      help: "Population stability index of a feature: the bars forecast since deployment against the bundle's training distribution (0.1 moderate, 0.25 significant).",
+      labelNames: ['model', 'version', 'feature'],
+      aggregator: 'max',
       registers,
     });
     new client.Gauge({

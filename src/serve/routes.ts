@@ -10,6 +10,7 @@
  *            GET  /models/{name}              model card of the newest version, ?version= for another
  *            GET  /models/{name}/versions/{v} model card of a version
  *            GET  /models/{name}/history      the stored bars (./history-routes.ts)
+ *            GET  /models/{name}/monitoring   live accuracy against the offline evaluation (./monitoring-routes.ts)
  *   admin    POST /admin/reload               load new bundles without restart (ADMIN_API_KEYS)
  *            DELETE /admin/models/{name}/history/{date}  delete a bar sent by mistake (./history-routes.ts)
  */
@@ -17,6 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BaselineReport, Baselines } from '../bundle/types.js';
 import type { ServiceContext } from './context.js';
 import { historyAdminRoutes, historyClientRoutes } from './history-routes.js';
+import { monitoringRoutes } from './monitoring-routes.js';
 import type { ServedModel } from './registry.js';
 import { apiKeySecurity, errorResponses, forecastQuerySchema, nameParams, nameVersionParams } from './schemas.js';
 
@@ -154,6 +156,7 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
   );
 
   await historyClientRoutes(app, ctx);
+  await monitoringRoutes(app, ctx);
 }
 
 export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<void> {

@@ -3,7 +3,8 @@ import { DEFAULT_CONFIG, type DatabaseTimeouts } from '../config.js';
 import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
-import type { DeleteResult, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+import { logRow, type LogRow } from './forecast-log.js';
+import type { DeleteResult, ForecastLogRow, ForecastOutcomeRow, LoggedForecast, ServedCount, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -236,6 +237,21 @@ export class PostgresHistoryStore implements HistoryStore {
         rev bigint NOT NULL,
         PRIMARY KEY (model, date))`);
       await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS deleted_bars_by_rev ON ${this.t('deleted_bars')} (model, rev)`);
+      await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('forecast_log')} (
+        model text NOT NULL,
+        version text NOT NULL,
+        date text COLLATE "C" NOT NULL,
+        y_pred double precision,
+        provisional boolean NOT NULL,
+        feature_set text NOT NULL,
+        request_id text,
+        made_at timestamptz NOT NULL,
+        served bigint NOT NULL DEFAULT 1,
+        y_true double precision,
+        y_final double precision,
+        scored_at timestamptz,
+        PRIMARY KEY (model, version, date))`);
+      await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS forecast_log_unscored ON ${this.t('forecast_log')} (model, date) WHERE scored_at IS NULL`);
     });
   }
 
@@ -458,6 +474,89 @@ export class PostgresHistoryStore implements HistoryStore {
         const r = gone.rows[0];
         return { version: next, deleted: { date: r.date, open: r.open, high: r.high, low: r.low, close: r.close, volume: r.volume } };
       });
+    });
+  }
+
+  logForecasts(rows: readonly LoggedForecast[]): Promise<number> {
+    if (rows.length === 0) return Promise.resolve(0);
+    return this.guard(async () => {
+      await this.init();
+      const r = await this.withClient((c) =>
+        c.query(
+          `INSERT INTO ${this.t('forecast_log')} (model, version, date, y_pred, provisional, feature_set, request_id, made_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::boolean[], $6::text[], $7::text[], $8::timestamptz[])
+           ON CONFLICT (model, version, date) DO NOTHING`,
+          [
+            rows.map((x) => x.model),
+            rows.map((x) => x.version),
+            rows.map((x) => x.date),
+            rows.map((x) => x.yPred),
+            rows.map((x) => x.provisional),
+            rows.map((x) => x.featureSet),
+            rows.map((x) => x.requestId),
+            rows.map((x) => x.madeAt),
+          ],
+        ),
+      );
+      return r.rowCount ?? 0;
+    });
+  }
+
+  countServed(rows: readonly ServedCount[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return this.guard(async () => {
+      await this.init();
+      await this.withClient((c) =>
+        c.query(
+          `UPDATE ${this.t('forecast_log')} AS f SET served = f.served + u.n
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(m, v, d, n)
+           WHERE f.model = u.m AND f.version = u.v AND f.date = u.d`,
+          [rows.map((x) => x.model), rows.map((x) => x.version), rows.map((x) => x.date), rows.map((x) => x.count)],
+        ),
+      );
+    });
+  }
+
+  unscored(model: string, limit: number): Promise<{ version: string; date: string }[]> {
+    return this.guard(async () => {
+      await this.init();
+      const r = await this.withClient((c) =>
+        c.query<{ version: string; date: string }>(
+          `SELECT version, date FROM ${this.t('forecast_log')} WHERE model = $1 AND scored_at IS NULL ORDER BY date LIMIT $2`,
+          [model, limit],
+        ),
+      );
+      return r.rows;
+    });
+  }
+
+  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number> {
+    if (rows.length === 0) return Promise.resolve(0);
+    return this.guard(async () => {
+      await this.init();
+      const r = await this.withClient((c) =>
+        c.query(
+          `UPDATE ${this.t('forecast_log')} AS f SET y_true = u.y, y_final = u.p, scored_at = u.t
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::timestamptz[]) AS u(m, v, d, y, p, t)
+           WHERE f.model = u.m AND f.version = u.v AND f.date = u.d AND f.scored_at IS NULL`,
+          [rows.map((x) => x.model), rows.map((x) => x.version), rows.map((x) => x.date), rows.map((x) => x.yTrue), rows.map((x) => x.yFinal), rows.map((x) => x.scoredAt)],
+        ),
+      );
+      return r.rowCount ?? 0;
+    });
+  }
+
+  forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]> {
+    return this.guard(async () => {
+      await this.init();
+      const r = await this.withClient((c) =>
+        c.query<LogRow>(
+          `SELECT * FROM (SELECT model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at
+           FROM ${this.t('forecast_log')} WHERE model = $1 AND version = $2 ORDER BY date DESC LIMIT $3) AS newest ORDER BY date`,
+          [model, version, limit],
+        ),
+      );
+      return r.rows.map(logRow);
     });
   }
 

@@ -3,8 +3,15 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { createSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
+import { logRow, type LogRow } from './forecast-log.js';
 import { conflictError, planMerge } from './same-bar.js';
-import type { DeleteResult, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+import type {
+  DeleteResult,
+  ForecastLogRow,
+  ForecastOutcomeRow,
+  LoggedForecast,
+  ServedCount,
+  HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,11 +39,28 @@ CREATE TABLE IF NOT EXISTS deleted_bars (
   PRIMARY KEY (model, date)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deleted_bars_by_rev ON deleted_bars (model, rev);
+CREATE TABLE IF NOT EXISTS forecast_log (
+  model TEXT NOT NULL,
+  version TEXT NOT NULL,
+  date TEXT NOT NULL,
+  y_pred REAL,
+  provisional INTEGER NOT NULL,
+  feature_set TEXT NOT NULL,
+  request_id TEXT,
+  made_at TEXT NOT NULL,
+  served INTEGER NOT NULL DEFAULT 1,
+  y_true REAL,
+  y_final REAL,
+  scored_at TEXT,
+  PRIMARY KEY (model, version, date)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS forecast_log_unscored ON forecast_log (model, date) WHERE scored_at IS NULL;
 INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
 `;
 
 /** A stored bar row: the columns are named like the fields of a Bar. */
 type BarRow = Bar;
+
 
 // The file is locked by another process past the busy timeout, or the disk failed or filled up:
 // the store cannot serve now (503) but may later; every other SQLite error is a bug or bad data.
@@ -171,6 +195,21 @@ export class SqliteHistoryStore implements HistoryStore {
       tombstone: db.prepare<[string, string, number]>(
         'INSERT INTO deleted_bars (model, date, rev) VALUES (?, ?, ?) ON CONFLICT (model, date) DO UPDATE SET rev = excluded.rev',
       ),
+      logForecast: db.prepare<[string, string, string, number | null, number, string, string | null, string]>(
+        `INSERT INTO forecast_log (model, version, date, y_pred, provisional, feature_set, request_id, made_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model, version, date) DO NOTHING`,
+      ),
+      countServed: db.prepare<[number, string, string, string]>('UPDATE forecast_log SET served = served + ? WHERE model = ? AND version = ? AND date = ?'),
+      unscored: db.prepare<[string, number], { version: string; date: string }>(
+        'SELECT version, date FROM forecast_log WHERE model = ? AND scored_at IS NULL ORDER BY date LIMIT ?',
+      ),
+      recordOutcome: db.prepare<[number, number | null, string, string, string, string]>(
+        'UPDATE forecast_log SET y_true = ?, y_final = ?, scored_at = ? WHERE model = ? AND version = ? AND date = ? AND scored_at IS NULL',
+      ),
+      forecastLog: db.prepare<[string, string, number], LogRow>(
+        `SELECT * FROM (SELECT model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at
+         FROM forecast_log WHERE model = ? AND version = ? ORDER BY date DESC LIMIT ?) ORDER BY date`,
+      ),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -279,6 +318,41 @@ export class SqliteHistoryStore implements HistoryStore {
         return { version: next, deleted: { ...stored } };
       }),
     );
+  }
+
+  logForecasts(rows: readonly LoggedForecast[]): Promise<number> {
+    const { stmts } = this.writer;
+    return this.write(async () =>
+      guard(() => {
+        let added = 0;
+        for (const r of rows) added += stmts.logForecast.run(r.model, r.version, r.date, r.yPred, r.provisional ? 1 : 0, r.featureSet, r.requestId, r.madeAt).changes;
+        return added;
+      }),
+    );
+  }
+
+  countServed(rows: readonly ServedCount[]): Promise<void> {
+    const { stmts } = this.writer;
+    return this.write(async () => guard(() => void rows.forEach((r) => stmts.countServed.run(r.count, r.model, r.version, r.date))));
+  }
+
+  async unscored(model: string, limit: number): Promise<{ version: string; date: string }[]> {
+    return guard(() => this.stmts.unscored.all(model, limit));
+  }
+
+  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number> {
+    const { stmts } = this.writer;
+    return this.write(async () =>
+      guard(() => {
+        let recorded = 0;
+        for (const r of rows) recorded += stmts.recordOutcome.run(r.yTrue, r.yFinal, r.scoredAt, r.model, r.version, r.date).changes;
+        return recorded;
+      }),
+    );
+  }
+
+  async forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]> {
+    return guard(() => this.stmts.forecastLog.all(model, version, limit).map(logRow));
   }
 
   /** The model's version, read inside a write transaction; 404 when the model has no history. */

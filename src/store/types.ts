@@ -6,7 +6,7 @@ import type { Bar, BarSeries } from '../data/bars.js';
  * process can tell cheaply whether its in-memory copy is current and catch up by reading only what
  * changed (every stored bar carries the version that last wrote it).
  */
-export interface HistoryStore {
+export interface HistoryStore extends ForecastLogStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Where the history lives, for logs (no credentials). */
   readonly location: string;
@@ -99,4 +99,67 @@ export interface SeedResult {
   version: number;
   /** This call stored `seed` as the model's whole history, at `version`. */
   seeded: boolean;
+}
+
+/**
+ * The forecast log, kept beside the history so that every worker and replica shares it: one row per
+ * (model, version, date) for the forecast made while that bar was the newest stored bar (the
+ * forecast a user could act on), joined later to the realised target once the next bar is stored.
+ * Every write is idempotent (first insert wins; an outcome is recorded once), so processes racing to
+ * log or score the same bar agree.
+ */
+export interface ForecastLogStore {
+  /** Inserts rows not logged yet (a row already logged for its model, version and date is kept); returns how many were new. */
+  logForecasts(rows: readonly LoggedForecast[]): Promise<number>;
+  /** Adds re-forecasts of logged dates to their `served` counts (rows not logged are ignored). */
+  countServed(rows: readonly ServedCount[]): Promise<void>;
+  /** The model's logged rows still waiting for their outcome, oldest first, at most `limit`. */
+  unscored(model: string, limit: number): Promise<{ version: string; date: string }[]>;
+  /** Records outcomes of rows not scored yet; returns how many were recorded. */
+  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number>;
+  /** A version's rows: the newest `limit` by date, oldest first. */
+  forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]>;
+}
+
+export interface LoggedForecast {
+  model: string;
+  version: string;
+  date: string;
+  /** The forecast as answered; null when the bar had none (features not usable). */
+  yPred: number | null;
+  /** Made from provisional features (a look-ahead feature set's newest bars). */
+  provisional: boolean;
+  featureSet: string;
+  requestId: string | null;
+  /** ISO-8601 time the forecast was made. */
+  madeAt: string;
+}
+
+export interface ServedCount {
+  model: string;
+  version: string;
+  date: string;
+  count: number;
+}
+
+export interface ForecastOutcomeRow {
+  model: string;
+  version: string;
+  date: string;
+  /** The realised target close[t+1] / close[t]. */
+  yTrue: number;
+  /**
+   * The forecast of that date from its final features, made when the outcome was recorded: equal
+   * to `yPred` for a causal feature set; for a look-ahead one, the forecast the offline evaluation
+   * makes (null when not usable).
+   */
+  yFinal: number | null;
+  scoredAt: string;
+}
+
+export interface ForecastLogRow extends LoggedForecast {
+  served: number;
+  yTrue: number | null;
+  yFinal: number | null;
+  scoredAt: string | null;
 }

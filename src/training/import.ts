@@ -5,6 +5,7 @@ import { getFeatureSet } from '../features/index.js';
 import type { FeatureSetName } from '../features/types.js';
 import { readSklearnModel, readSklearnScaler } from '../interop/index.js';
 import { csvRoundTrip, FeaturePipeline, modelFromState, PolynomialFeatures, regressionMetrics, StandardScaler, takeRows } from '../models/index.js';
+import { featureDistribution } from '../monitor/drift.js';
 import { baselines } from './baselines.js';
 import { DEFAULT_LEARN_FRACTION, REFERENCE_RECIPE } from './recipe.js';
 import { manifestFeatureSet, manifestHeader, modelRows } from './train.js';
@@ -67,6 +68,9 @@ export function importSklearn(options: ImportOptions): { manifest: BundleManifes
     training: { learnRows, fitRows: [0, 0], folds: [] },
     metrics: { test: testMetrics, cv: null, baselines: baselines(yLearn, yTrue, testMetrics) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTrue), yPred: Array.from(yPred) },
+    // The raw features of the learn rows (which the imported scaler was fitted on, as the seed did):
+    // the reference of the service's drift report.
+    featureDistribution: featureDistribution(featureSet.featureNames, takeRows(rows.X, 0, learnRows)),
   };
   return { manifest, pipeline };
 }

@@ -18,6 +18,7 @@ import {
   type Matrix,
 } from '../models/index.js';
 import { createMatrix } from '../models/matrix.js';
+import { featureDistribution } from '../monitor/drift.js';
 import { baselines } from './baselines.js';
 import { DEFAULT_LEARN_FRACTION, MODERN_RECIPE, REFERENCE_RECIPE, type Recipe, type TreeHyperparameters } from './recipe.js';
 
@@ -166,6 +167,8 @@ export function train(options: TrainOptions): TrainResult {
     // The training mean is the learn rows' (all the test set's past), as the scaler is fitted on them.
     metrics: { test: testMetrics, cv: meanMetrics(folds), baselines: baselines(rows.y.slice(0, learnRows), yTest, testMetrics) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTest), yPred: Array.from(testPred) },
+    // The raw features of the learn rows (the scaler's rows): the reference of the service's drift report.
+    featureDistribution: featureDistribution(featureSet.featureNames, learnX),
   };
   return { manifest, pipeline, recipe, tree: treeInfo };
 }

@@ -72,7 +72,11 @@ describe('GET /models/{name}/history and DELETE /admin/models/{name}/history/{da
   });
 
   it('answers CSV on ?format=csv or Accept: text/csv, read back exactly by the CSV reader', async () => {
-    for (const init of [{ path: '/models/acme/history?format=csv', headers: {} }, { path: '/models/acme/history', headers: { accept: 'text/csv' } }]) {
+    const inits: { path: string; headers: Record<string, string> }[] = [
+      { path: '/models/acme/history?format=csv', headers: {} },
+      { path: '/models/acme/history', headers: { accept: 'text/csv' } },
+    ];
+    for (const init of inits) {
       const r = await call(a.url, init.path, { headers: init.headers });
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toMatch(/^text\/csv/);

@@ -74,6 +74,24 @@ withReference.describe('parity: the served reference model equals the offline ev
     expect(differingDates(new Map(forecasts.map((f) => [f.date, f.y_pred])))).toEqual([]);
   }
 
+  /**
+   * Live monitoring over the replayed test period equals the offline evaluation: every test date's
+   * forecast scored once its next bar arrived, from its final features (the look-ahead atr included),
+   * by the same metric functions.
+   */
+  async function expectLiveEqualsOffline(url: string): Promise<void> {
+    const r = await call(url, `/models/${MODEL}/monitoring`);
+    expect(r.status, r.text).toBe(200);
+    const all = r.body.live.find((w: { window: unknown }) => w.window === 'all');
+    const test = manifest.metrics.test;
+    expect(all).toMatchObject({ rows: test.rows, first_date: FIRST_TEST_DATE, last_date: LAST_TEST_DATE });
+    for (const k of ['mae', 'mse', 'r2'] as const) expect(Math.abs(all.model[k] - test[k]), k).toBeLessThanOrEqual(1e-12);
+    const b = manifest.metrics.baselines!;
+    expect(Math.abs(all.persistence.mse - b.persistence.metrics.mse)).toBeLessThanOrEqual(1e-12);
+    expect(Math.abs(all.training_mean.mae - b.trainingMean.metrics.mae)).toBeLessThanOrEqual(1e-12);
+    expect(r.body.offline.test).toMatchObject(test);
+  }
+
   beforeAll(async () => {
     // The reference set's number parser is pandas' legacy one (FEATURES.md §3b.1).
     ({ manifest, series } = await writeReferenceBundle(bundleDir, MODEL, '1'));
@@ -139,6 +157,8 @@ withReference.describe('parity: the served reference model equals the offline ev
         expect(out.history).toMatchObject({ added: 1, bars: i + 1 });
         expect(out.forecasts[0]).toMatchObject({ date: series.date[i], provisional: true });
         served.set(series.date[i], out.forecasts[0].y_pred);
+        // The bar after the last test date is stored: every test date's forecast is scored.
+        if (series.date[i - 1] === LAST_TEST_DATE) await expectLiveEqualsOffline(srv.url);
       }
 
       // Independently of the service: the dates where the next bar's close widens the true range

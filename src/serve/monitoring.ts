@@ -1,0 +1,159 @@
+/**
+ * Live monitoring of the served versions: the forecast log (./live-tracker.ts) read back and judged
+ * against each version's offline evaluation (../monitor/live.ts). Its route: ./monitoring-routes.ts.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { DriftHistogram, driftReport, type DriftReport } from '../monitor/drift.js';
+import type { ForecastOutcome } from './forecast.js';
+import { forecastScores, judgeState, liveWindows, OfflineErrorModel, type ScoredForecast, type StateJudgement, type WindowReport } from '../monitor/live.js';
+import type { HistoryStore } from '../store/types.js';
+import { LiveTracker } from './live-tracker.js';
+import type { ServiceMetrics } from './metrics.js';
+import type { ModelRegistry, ServedModel } from './registry.js';
+
+/** Logged forecasts of a version read for a report: the newest ones, about 40 years of daily bars. */
+export const MONITORED_ROWS = 10_000;
+
+const STATE_CODE = { ok: 0, insufficient_data: 1, degraded: 2 } as const;
+
+export interface MonitoringReport {
+  model: string;
+  version: string;
+  state: StateJudgement['state'];
+  reason: string;
+  test: StateJudgement['test'];
+  feature_set: { name: string; lookahead: number };
+  log: { logged: number; scored: number; pending: number; unusable: number; re_forecasts: number; first_date: string | null; last_date: string | null };
+  /** Scored from each bar's final features: for a look-ahead feature set, what the offline evaluation scores. */
+  live: WindowReport[];
+  /** Look-ahead feature sets only: the forecasts as answered while the bar was the newest (provisional features). */
+  as_served: WindowReport[] | null;
+  /** The features of the logged bars against the bundle's training distribution. */
+  drift: DriftReport;
+  offline: {
+    test: { rows: number; mae: number; mse: number; r2: number; hit_rate: number | null };
+    baselines: { persistence: { mae: number; mse: number; r2: number; model_beats: boolean }; training_mean: { prediction: number; mae: number; mse: number; r2: number; model_beats: boolean } } | null;
+  };
+}
+
+export class LiveMonitor {
+  readonly tracker: LiveTracker;
+  /** Per served version (kept while the version is): its offline errors' bootstrap bounds. */
+  private readonly offline = new WeakMap<ServedModel, OfflineErrorModel>();
+  private readonly lastState = new Map<string, string>();
+
+  constructor(
+    private readonly store: HistoryStore,
+    registry: ModelRegistry,
+    private readonly metrics: ServiceMetrics,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.tracker = new LiveTracker(store, registry, log);
+  }
+
+  /** Called by the forecast path with every answer. */
+  observe(out: ForecastOutcome, requestId: string): void {
+    this.tracker.observe(out, requestId);
+  }
+
+  private offlineModel(m: ServedModel): OfflineErrorModel {
+    let o = this.offline.get(m);
+    if (!o) {
+      const ev = m.bundle.manifest.evaluation;
+      o = new OfflineErrorModel(ev.yTrue, ev.yPred);
+      this.offline.set(m, o);
+    }
+    return o;
+  }
+
+  /** The version's live report, from the shared log, after this process's own logging and scoring finished. */
+  async report(m: ServedModel): Promise<MonitoringReport> {
+    await this.tracker.idle(m.name);
+    await this.tracker.flushCounts();
+    const rows = await this.store.forecastLog(m.name, m.version, MONITORED_ROWS);
+    const man = m.bundle.manifest;
+    const trainingMean = man.metrics.baselines?.trainingMean.prediction ?? null;
+    const final: ScoredForecast[] = [];
+    const served: ScoredForecast[] = [];
+    let pending = 0;
+    let unusable = 0;
+    let reForecasts = 0;
+    for (const r of rows) {
+      reForecasts += r.served - 1;
+      if (r.yTrue === null) {
+        pending++;
+        continue;
+      }
+      if (r.yFinal === null) unusable++;
+      else final.push({ date: r.date, yPred: r.yFinal, yTrue: r.yTrue });
+      if (r.yPred !== null) served.push({ date: r.date, yPred: r.yPred, yTrue: r.yTrue });
+    }
+    const drift = this.drift(m, rows);
+    const live = liveWindows(final, trainingMean);
+    const offline = this.offlineModel(m);
+    const judgement = judgeState(live, offline, man.metrics.baselines?.persistence.modelBeats ?? null);
+    this.record(m, judgement, live, drift);
+    const ev = man.evaluation;
+    const b = man.metrics.baselines;
+    return {
+      model: m.name,
+      version: m.version,
+      state: judgement.state,
+      reason: judgement.reason,
+      test: judgement.test,
+      feature_set: { name: man.featureSet.name, lookahead: man.featureSet.lookahead },
+      log: { logged: rows.length, scored: final.length, pending, unusable, re_forecasts: reForecasts, first_date: rows[0]?.date ?? null, last_date: rows.at(-1)?.date ?? null },
+      live,
+      as_served: man.featureSet.lookahead > 0 ? liveWindows(served, trainingMean) : null,
+      drift,
+      offline: {
+        test: { ...man.metrics.test, hit_rate: ev.yTrue.length ? forecastScores(ev.yTrue, ev.yPred).hit_rate : null },
+        baselines: b
+          ? {
+              persistence: { ...b.persistence.metrics, model_beats: b.persistence.modelBeats },
+              training_mean: { prediction: b.trainingMean.prediction, ...b.trainingMean.metrics, model_beats: b.trainingMean.modelBeats },
+            }
+          : null,
+      },
+    };
+  }
+
+  /**
+   * Drift of the bars forecast since deployment (the logged dates), from their features as the
+   * stored history gives them now: computed from the shared history, so every process reports the
+   * same, with nothing more to store. Synchronous: the history cannot move meanwhile.
+   */
+  private drift(m: ServedModel, rows: readonly { date: string }[]): DriftReport {
+    const distribution = m.bundle.manifest.featureDistribution;
+    if (!distribution) return driftReport(null, null);
+    const histogram = new DriftHistogram(distribution);
+    m.features.update();
+    for (const r of rows) {
+      const i = m.history.indexOf(r.date);
+      if (i === undefined) continue;
+      const features = m.features.featuresAt(i);
+      if (features instanceof Float64Array) histogram.add(features);
+    }
+    return driftReport(distribution, histogram);
+  }
+
+  /** Gauges, and a log line when the state changes. */
+  private record(m: ServedModel, j: StateJudgement, live: readonly WindowReport[], drift: DriftReport): void {
+    const labels = { model: m.name, version: m.version };
+    this.metrics.liveState.set(labels, STATE_CODE[j.state]);
+    this.metrics.liveScored.set(labels, live.find((w) => w.window === 'all')?.rows ?? 0);
+    for (const w of live) this.metrics.liveMae.set({ ...labels, window: String(w.window) }, w.model.mae);
+    for (const f of drift.features) if (f.psi !== null) this.metrics.featureDrift.set({ ...labels, feature: f.name }, f.psi);
+    const before = this.lastState.get(m.id);
+    if (before !== j.state) {
+      this.lastState.set(m.id, j.state);
+      const line = { model: m.id, from: before ?? null, to: j.state, reason: j.reason };
+      if (j.state === 'degraded') this.log.warn(line, 'live monitoring state changed');
+      else this.log.info(line, 'live monitoring state changed');
+    }
+  }
+
+  close(): Promise<void> {
+    return this.tracker.close();
+  }
+}
