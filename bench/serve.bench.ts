@@ -124,7 +124,7 @@ async function benchModel(bundle: LoadedBundle, kind: string, tmp: string, basel
   const bar = [{ date: h.date[n - 1], open: h.open[n - 1], high: h.high[n - 1], low: h.low[n - 1], close: h.close[n - 1], volume: h.volume[n - 1] }];
   const iters = 20_000;
   let t = performance.now();
-  for (let i = 0; i < iters; i++) await forecastBars(served, app.forecastService.store, bar, false);
+  for (let i = 0; i < iters; i++) await forecastBars(() => served, app.forecastService.store, bar, false);
   const pathUs = ((performance.now() - t) / iters) * 1000;
   console.log(`  forecast path without HTTP (store version check + merge check + features + model): ${pathUs.toFixed(1)} µs`);
   results.figure({ id: `${m}.path`, label: `${bundle.id}: forecast path without HTTP (version check, merge check, features, model)`, value: pathUs, unit: 'µs', notes: `mean of ${iters} calls of forecastBars` });

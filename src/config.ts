@@ -52,6 +52,12 @@ export interface ServiceConfig {
   modelsDir: string | null;
   /** Model answering `POST /forecast` and `/invocations` (`DEFAULT_MODEL`; default: the only or first model). */
   defaultModel: string | null;
+  /**
+   * Versions to run in shadow, `name@version` each (`SHADOW_VERSIONS`, comma-separated): stored as
+   * the model's routing at start, as `POST /admin/models/{name}/shadow` would (a later admin call
+   * changes it until the next start).
+   */
+  shadowVersions: readonly string[];
   /** Grace period for in-flight requests on SIGTERM, after the drain delay (`SHUTDOWN_TIMEOUT_MS`, default 10000). */
   shutdownTimeoutMs: number;
   /**
@@ -88,6 +94,7 @@ export const DEFAULT_CONFIG: Readonly<ServiceConfig> = Object.freeze({
   bundleDir: null,
   modelsDir: null,
   defaultModel: null,
+  shadowVersions: Object.freeze([]) as readonly string[],
   shutdownTimeoutMs: 10_000,
   drainDelayMs: 0,
   readyTimeoutMs: 1000,
@@ -207,6 +214,9 @@ export function serviceConfig(input: ConfigInput = {}): Readonly<ServiceConfig> 
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// connection string');
   if (!SCHEMA_RE.test(c.databaseSchema)) throw new ConfigError(`DATABASE_SCHEMA must be a lower-case SQL identifier, got '${c.databaseSchema}'`);
   if (c.bundleDir && c.modelsDir) throw new ConfigError('name either one bundle (BUNDLE_DIR) or a models folder (MODELS_DIR), not both');
+  for (const s of c.shadowVersions)
+    if (!/^[^@\s]+@[^@\s]+$/.test(s)) throw new ConfigError(`SHADOW_VERSIONS entries must be name@version, got '${s}'`);
+  c.shadowVersions = Object.freeze([...c.shadowVersions]);
   validateApiKeys(c.apiKeys, 'API_KEYS');
   validateApiKeys(c.adminApiKeys, 'ADMIN_API_KEYS');
   c.apiKeys = Object.freeze([...new Set(c.apiKeys)]);
@@ -241,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     bundleDir: optional(env, 'BUNDLE_DIR'),
     modelsDir: optional(env, 'MODELS_DIR'),
     defaultModel: optional(env, 'DEFAULT_MODEL'),
+    shadowVersions: optional(env, 'SHADOW_VERSIONS')?.split(',').map((s) => s.trim()).filter(Boolean),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     drainDelayMs: integer(env, 'DRAIN_DELAY_MS', 0, 600_000),
     readyTimeoutMs: integer(env, 'READY_TIMEOUT_MS', 1, 600_000),

@@ -30,6 +30,7 @@ import { ReadinessProbe } from './readiness.js';
 import { ModelRegistry, type ModelSource, type ReloadReport } from './registry.js';
 import { SHARED_SCHEMAS } from './schemas.js';
 import { LiveMonitor } from './monitoring.js';
+import { applyConfiguredShadows } from './routing-routes.js';
 import { adminRoutes, clientRoutes, publicRoutes } from './routes.js';
 
 /** Cross-process hooks installed by a node:cluster worker (see server.ts). */
@@ -158,6 +159,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
       : async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     state,
   };
+  await applyConfiguredShadows(ctx, (msg, extra) => app.log.warn(extra, msg));
   if (!ctx.auth.enabled) app.log.warn('serving WITHOUT API keys (--insecure-dev): never expose this service');
   app.decorate('forecastService', { ...ctx, reloadLocal });
   app.decorateRequest('modelLabel', '');

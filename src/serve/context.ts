@@ -3,11 +3,11 @@ import type { ServiceConfig } from '../config.js';
 import type { Bar } from '../data/bars.js';
 import type { HistoryStore } from '../store/types.js';
 import type { ApiKeyAuth, RouteAccessLog } from './auth.js';
-import { forecastBars, type ForecastOutcome } from './forecast.js';
+import { forecastBars, forecastStored, type ForecastOutcome } from './forecast.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { LiveMonitor } from './monitoring.js';
 import type { ReadinessProbe } from './readiness.js';
-import type { ModelRegistry, ReloadReport, ServedModel } from './registry.js';
+import type { ModelRegistry, ReloadReport } from './registry.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -37,15 +37,38 @@ export interface ServiceContext {
   readonly state: { shuttingDown: boolean; readonly startedAt: number };
 }
 
+/** The model a request names: a version, or none (the version the model's routing makes its default). */
+export interface ModelTarget {
+  name: string | null;
+  version: string | null;
+}
+
 /** Runs the forecast path for any protocol and records metrics. */
-export async function runForecast(ctx: ServiceContext, request: FastifyRequest, model: ServedModel, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
+export async function runForecast(ctx: ServiceContext, request: FastifyRequest, target: ModelTarget, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
+  const select = () => ctx.registry.resolve(target.name, target.version);
+  request.modelLabel = select().id;
+  const out = await forecastBars(select, ctx.store, bars, replace);
+  const model = out.model;
   request.modelLabel = model.id;
-  const out = await forecastBars(model, ctx.store, bars, replace);
-  ctx.monitor.observe(out, String(request.id));
+  const requestId = String(request.id);
+  ctx.monitor.observe(out, requestId);
+  // The shadow version forecasts what the default answered, off the answer (never returned); the
+  // monitoring logs and scores it like any other version.
+  const shadow = target.version === null ? ctx.registry.shadow(model.name) : null;
+  const shadowed =
+    shadow && shadow !== model
+      ? forecastStored(shadow, bars).then(
+          (o) => ctx.monitor.observe(o, requestId),
+          (err: unknown) => request.log.warn({ err, shadow: shadow.id }, 'the shadow version could not forecast this request'),
+        )
+      : null;
   // A request that stored bars is answered once the monitoring they cause is written (the new newest
   // bar's forecasts logged, the outcomes they realise scored), so a monitoring read after the answer
   // sees them on any process. Its failure is logged by the tracker, never this request's.
-  if (out.history.added + out.history.replaced > 0) await ctx.monitor.tracker.idle(model.name);
+  if (out.history.added + out.history.replaced > 0) {
+    await shadowed;
+    await ctx.monitor.tracker.idle(model.name);
+  }
   let nulls = 0;
   for (const f of out.forecasts) if (f.y_pred === null) nulls++;
   const m = ctx.metrics;

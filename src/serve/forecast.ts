@@ -34,9 +34,12 @@ export interface ForecastOutcome {
  * (HistoryMirror.sync), and the feature update and the forecasts run synchronously after the last
  * await, so no other request can move the history or the feature state in between.
  */
-export async function forecastBars(model: ServedModel, store: HistoryStore, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
-  const history = model.history;
+export async function forecastBars(select: () => ServedModel, store: HistoryStore, bars: readonly Bar[], replace: boolean): Promise<ForecastOutcome> {
+  const history = select().history;
   await history.sync();
+  // Chosen again on the history just read: a promotion stored by any process answers from here on,
+  // and the whole request is answered by the one version chosen now.
+  const model = select();
   // Decided on the current copy first: bars already stored (the common read-only request) need
   // no write transaction, and a conflict is answered without touching the store.
   const plan = planMerge(bars, history, replace);
@@ -70,6 +73,15 @@ function predictOrExplain(pipeline: ServedModel['bundle']['pipeline'], row: Floa
   }
   if (!Number.isFinite(y)) return { reason: `outside the model's range: the forecast is ${y}` };
   return y;
+}
+
+/**
+ * Forecasts of bars already stored, without writing (a shadow version's forecasts of a request the
+ * default version answered). Rejects with 503 `history_changed` when a bar is no longer stored.
+ */
+export async function forecastStored(model: ServedModel, bars: readonly Bar[]): Promise<ForecastOutcome> {
+  if (model.features.lagging) await model.features.catchUp();
+  return forecastFromHistory(model, bars, { added: 0, replaced: 0, unchanged: bars.length });
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Bar, BarSeries } from '../data/bars.js';
 import type { FeatureEngine, FeatureSet } from '../features/types.js';
-import type { HistoryStore } from '../store/types.js';
+import { NO_ROUTING, type HistoryStore, type Routing } from '../store/types.js';
 import { Mutex } from './mutex.js';
 
 /**
@@ -18,6 +18,8 @@ export class HistoryMirror {
   readonly low: number[] = [];
   readonly close: number[] = [];
   readonly volume: number[] = [];
+  /** Which version answers and which runs in shadow, as of `version` (stored beside the history: every process agrees). */
+  routing: Routing = { ...NO_ROUTING };
   /** Serialises this process's writes to the model's history (merges); reads never take it. */
   readonly lock = new Mutex();
 
@@ -113,7 +115,7 @@ export class HistoryMirror {
   }
 
   /** Replaces the whole copy with a snapshot. */
-  reset(snapshot: { version: number; bars: BarSeries }): void {
+  reset(snapshot: { version: number; bars: BarSeries; routing?: Routing }): void {
     const s = snapshot.bars;
     const n = s.date.length;
     // Sized once and filled by index: a million pushes per column cost ~0.6 s at a start.
@@ -130,6 +132,7 @@ export class HistoryMirror {
       this.volume[i] = s.volume[i];
     }
     this.version = snapshot.version;
+    if (snapshot.routing) this.routing = snapshot.routing;
     this.epoch++;
   }
 
@@ -181,6 +184,7 @@ export class HistoryMirror {
     // Deletions first: a date deleted and stored again since is in both lists, and its bar is newer.
     this.remove(changes.deleted);
     this.apply(changes.bars);
+    this.routing = changes.routing;
     this.version = changes.version;
   }
 

@@ -96,6 +96,9 @@ export class LiveTracker {
       return;
     }
     t.running = (async () => {
+      // Started on the next turn of the event loop: the requests that arrived together (and a shadow
+      // version's forecasts of this one, which carry its request id) are noted before the run reads them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       do {
         t.again = false;
         try {

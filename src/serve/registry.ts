@@ -203,12 +203,23 @@ export class ModelRegistry {
     return [...this.entries.values()];
   }
 
+  /** The version of `name` running in shadow beside its default, when one is routed and served here. */
+  shadow(name: string): ServedModel | null {
+    const entry = this.entries.get(name);
+    const v = entry?.history.routing.shadowVersion;
+    return (v && entry?.versions.find((m) => m.version === v)) || null;
+  }
+
   /** What the last load refused. */
   refused(): readonly RefusedBundle[] {
     return this.refusedLast;
   }
 
-  /** Model `name` (default model when absent), version `version` (newest when absent); 404 otherwise, 503 with nothing to serve. */
+  /**
+   * Model `name` (default model when absent), version `version` (when absent: the default version
+   * the model's stored routing names, else the newest); 404 otherwise, 503 with nothing to serve,
+   * or when the routing names a version this process does not serve (never another version instead).
+   */
   resolve(name?: string | null, version?: string | null): ServedModel {
     if (this.entries.size === 0) {
       const n = this.refusedLast.length;
@@ -228,7 +239,19 @@ export class ModelRegistry {
       );
     const entry = this.entries.get(n);
     if (!entry) throw new ForecastError(`unknown model '${n}' (served: ${this.names().join(', ') || 'none'})`, 404, 'unknown_model', { model: n });
-    if (version === undefined || version === null || version === '') return entry.versions[0];
+    if (version === undefined || version === null || version === '') {
+      const promoted = entry.history.routing.defaultVersion;
+      if (promoted === null) return entry.versions[0];
+      const chosen = entry.versions.find((v) => v.version === promoted);
+      if (!chosen)
+        throw new ForecastError(
+          `model '${n}' is routed to version '${promoted}', which this process does not serve (served: ${entry.versions.map((v) => v.version).join(', ')}): deploy its bundle here and POST /admin/reload`,
+          503,
+          'default_version_unavailable',
+          { model: n, version: promoted },
+        );
+      return chosen;
+    }
     const found = entry.versions.find((v) => v.version === version);
     if (!found)
       throw new ForecastError(

@@ -13,12 +13,14 @@
  *            GET  /models/{name}/monitoring   live accuracy against the offline evaluation (./monitoring-routes.ts)
  *   admin    POST /admin/reload               load new bundles without restart (ADMIN_API_KEYS)
  *            DELETE /admin/models/{name}/history/{date}  delete a bar sent by mistake (./history-routes.ts)
+ *            POST /admin/models/{name}/promote, /shadow  which version answers, which runs in shadow (./routing-routes.ts)
  */
 import type { FastifyInstance } from 'fastify';
 import type { BaselineReport, Baselines } from '../bundle/types.js';
 import type { ServiceContext } from './context.js';
 import { historyAdminRoutes, historyClientRoutes } from './history-routes.js';
 import { monitoringRoutes } from './monitoring-routes.js';
+import { routingAdminRoutes } from './routing-routes.js';
 import type { ServedModel } from './registry.js';
 import { apiKeySecurity, errorResponses, forecastQuerySchema, nameParams, nameVersionParams } from './schemas.js';
 
@@ -47,6 +49,8 @@ export function modelCard(ctx: ServiceContext, m: ServedModel) {
     id: m.id,
     versions: ctx.registry.versions(m.name).map((v) => v.version),
     default: ctx.registry.defaultName === m.name,
+    // Which version answers requests that name none, and which runs in shadow (POST /admin/models/{name}/promote, /shadow).
+    routing: { default_version: m.history.routing.defaultVersion ?? ctx.registry.versions(m.name)[0].version, shadow_version: m.history.routing.shadowVersion },
     created_at: man.createdAt,
     origin: man.origin,
     target: "next bar's return close[t+1] / close[t]",
@@ -132,7 +136,8 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
   const card = async (name: string, version: string | null) => {
     const m = ctx.registry.resolve(name, version);
     await m.history.sync();
-    return modelCard(ctx, m);
+    const live = await ctx.monitor.report(m);
+    return { ...modelCard(ctx, m), monitoring: { state: live.state, reason: live.reason, drift: live.drift.level, details: `/models/${m.name}/monitoring?version=${m.version}` } };
   };
   app.get<{ Params: { name: string }; Querystring: { version?: string } }>(
     '/models/:name',
@@ -168,4 +173,5 @@ export async function adminRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
   });
 
   await historyAdminRoutes(app, ctx);
+  await routingAdminRoutes(app, ctx);
 }

@@ -4,7 +4,8 @@ import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/ba
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
 import { logRow, type LogRow } from './forecast-log.js';
-import type { DeleteResult, ForecastLogRow, ForecastOutcomeRow, LoggedForecast, ServedCount, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+import { NO_ROUTING } from './types.js';
+import type { Routing, DeleteResult, ForecastLogRow, ForecastOutcomeRow, LoggedForecast, ServedCount, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -104,7 +105,7 @@ const SETUP_TIMEOUT_MS = 60_000;
 /** A stored bar row: the columns are named like the fields of a Bar. */
 type PgBarRow = Bar;
 /** A row of the catch-up read: a bar, or a deleted date (null prices), or no change at all (null date). */
-type PgChangeRow = { version: number; date: string | null; open: number | null; high: number | null; low: number | null; close: number | null; volume: number | null };
+type PgChangeRow = { version: number; default_version: string | null; shadow_version: string | null; date: string | null; open: number | null; high: number | null; low: number | null; close: number | null; volume: number | null };
 
 // float8 comes back as text in shortest round-trip form (extra_float_digits = 1, PostgreSQL 12+),
 // so Number() restores every double bit for bit; parameters go out as String(x), also exact.
@@ -219,6 +220,8 @@ export class PostgresHistoryStore implements HistoryStore {
         model text PRIMARY KEY,
         version bigint NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now())`);
+      // Routing (which version answers, which runs in shadow), added to histories made before it.
+      await this.setupQuery(c, `ALTER TABLE ${this.t('model_history')} ADD COLUMN IF NOT EXISTS default_version text, ADD COLUMN IF NOT EXISTS shadow_version text`);
       await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('bars')} (
         model text NOT NULL,
         date text COLLATE "C" NOT NULL,
@@ -385,9 +388,18 @@ export class PostgresHistoryStore implements HistoryStore {
       // A whole history is read at start (and when the store went back): start-up work (see setupQuery).
       return this.transaction(async (c) => {
         await this.setupLimits(c);
-        const v = await this.setupQuery<{ version: number }>(c, `SELECT version FROM ${this.t('model_history')} WHERE model = $1`, [model]);
+        const v = await this.setupQuery<{ version: number; default_version: string | null; shadow_version: string | null }>(
+          c,
+          `SELECT version, default_version, shadow_version FROM ${this.t('model_history')} WHERE model = $1`,
+          [model],
+        );
         const b = await this.setupQuery<PgBarRow>(c, `SELECT date, open, high, low, close, volume FROM ${this.t('bars')} WHERE model = $1 ORDER BY date`, [model]);
-        return { version: v.rows.length ? v.rows[0].version : 0, bars: barsToSeries(b.rows) };
+        const m = v.rows[0];
+        return {
+          version: m ? m.version : 0,
+          routing: m ? { defaultVersion: m.default_version, shadowVersion: m.shadow_version } : { ...NO_ROUTING },
+          bars: barsToSeries(b.rows),
+        };
       }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     });
   }
@@ -400,18 +412,18 @@ export class PostgresHistoryStore implements HistoryStore {
       const { rows } = await this.withClient((c) =>
         c.query<PgChangeRow>({
           name: `forecast-changes-${this.schema}`,
-          text: `SELECT m.version, b.date, b.open, b.high, b.low, b.close, b.volume
+          text: `SELECT m.version, m.default_version, m.shadow_version, b.date, b.open, b.high, b.low, b.close, b.volume
                  FROM ${this.t('model_history')} m LEFT JOIN ${this.t('bars')} b ON b.model = m.model AND b.rev > $2
                  WHERE m.model = $1
                  UNION ALL
-                 SELECT m.version, d.date, NULL, NULL, NULL, NULL, NULL
+                 SELECT m.version, m.default_version, m.shadow_version, d.date, NULL, NULL, NULL, NULL, NULL
                  FROM ${this.t('model_history')} m JOIN ${this.t('deleted_bars')} d ON d.model = m.model AND d.rev > $2
                  WHERE m.model = $1
                  ORDER BY date`,
           values: [model, version],
         }),
       );
-      if (rows.length === 0) return { version: 0, bars: [], deleted: [] };
+      if (rows.length === 0) return { version: 0, routing: { ...NO_ROUTING }, bars: [], deleted: [] };
       const bars: Bar[] = [];
       const deleted: string[] = [];
       for (const r of rows) {
@@ -419,7 +431,7 @@ export class PostgresHistoryStore implements HistoryStore {
         if (r.open === null) deleted.push(r.date);
         else bars.push({ date: r.date, open: r.open, high: r.high!, low: r.low!, close: r.close!, volume: r.volume! });
       }
-      return { version: rows[0].version, bars, deleted };
+      return { version: rows[0].version, routing: { defaultVersion: rows[0].default_version, shadowVersion: rows[0].shadow_version }, bars, deleted };
     });
   }
 
@@ -557,6 +569,28 @@ export class PostgresHistoryStore implements HistoryStore {
         ),
       );
       return r.rows.map(logRow);
+    });
+  }
+
+  setRouting(model: string, routing: Partial<Routing>): Promise<{ version: number; routing: Routing }> {
+    return this.guard(async () => {
+      await this.init();
+      return this.transaction(async (c) => {
+        const r = await c.query<{ default_version: string | null; shadow_version: string | null }>(
+          `SELECT default_version, shadow_version FROM ${this.t('model_history')} WHERE model = $1 FOR UPDATE`,
+          [model],
+        );
+        if (r.rows.length === 0) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+        const next: Routing = {
+          defaultVersion: routing.defaultVersion === undefined ? r.rows[0].default_version : routing.defaultVersion,
+          shadowVersion: routing.shadowVersion === undefined ? r.rows[0].shadow_version : routing.shadowVersion,
+        };
+        const u = await c.query<{ version: number }>(
+          `UPDATE ${this.t('model_history')} SET version = version + 1, updated_at = now(), default_version = $2, shadow_version = $3 WHERE model = $1 RETURNING version`,
+          [model, next.defaultVersion, next.shadowVersion],
+        );
+        return { version: u.rows[0].version, routing: next };
+      });
     });
   }
 

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { createSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { logRow, type LogRow } from './forecast-log.js';
+import { NO_ROUTING } from './types.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type {
   DeleteResult,
@@ -11,14 +12,23 @@ import type {
   ForecastOutcomeRow,
   LoggedForecast,
   ServedCount,
-  HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
+  HistoryChanges,
+  HistorySnapshot,
+  HistoryStore,
+  MergeOptions,
+  MergeResult,
+  Routing,
+  SeedResult,
+} from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS history_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS model_history (
   model TEXT PRIMARY KEY,
   version INTEGER NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  default_version TEXT,
+  shadow_version TEXT
 );
 CREATE TABLE IF NOT EXISTS bars (
   model TEXT NOT NULL,
@@ -146,7 +156,12 @@ export class SqliteHistoryStore implements HistoryStore {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       const open = db;
-      open.transaction(() => open.exec(SCHEMA)).immediate();
+      open.transaction(() => {
+        open.exec(SCHEMA);
+        // Files made before routing was stored: add its columns (SQLite has no ADD COLUMN IF NOT EXISTS).
+        const columns = new Set(open.prepare<[], { name: string }>('PRAGMA table_info(model_history)').all().map((c) => c.name));
+        for (const c of ['default_version', 'shadow_version']) if (!columns.has(c)) open.exec(`ALTER TABLE model_history ADD COLUMN ${c} TEXT`);
+      }).immediate();
     } catch (err) {
       db?.close();
       throw sqliteUnavailable(err) ?? err;
@@ -174,7 +189,12 @@ export class SqliteHistoryStore implements HistoryStore {
 
   private prepare(db: Database.Database) {
     return {
-      version: db.prepare<[string], { version: number }>('SELECT version FROM model_history WHERE model = ?'),
+      version: db.prepare<[string], { version: number; default_version: string | null; shadow_version: string | null }>(
+        'SELECT version, default_version, shadow_version FROM model_history WHERE model = ?',
+      ),
+      setRouting: db.prepare<[number, string, string | null, string | null, string]>(
+        'UPDATE model_history SET version = ?, updated_at = ?, default_version = ?, shadow_version = ? WHERE model = ?',
+      ),
       createModel: db.prepare<[string, string]>('INSERT OR IGNORE INTO model_history (model, version, updated_at) VALUES (?, 0, ?)'),
       setVersion: db.prepare<[number, string, string]>('UPDATE model_history SET version = ?, updated_at = ? WHERE model = ?'),
       countBars: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM bars WHERE model = ?'),
@@ -218,6 +238,12 @@ export class SqliteHistoryStore implements HistoryStore {
     return this.stmts.version.get(model)?.version ?? 0;
   }
 
+  /** The model's version and routing, in one read. */
+  private current(model: string): { version: number; routing: Routing } {
+    const row = this.stmts.version.get(model);
+    return { version: row?.version ?? 0, routing: row ? { defaultVersion: row.default_version, shadowVersion: row.shadow_version } : { ...NO_ROUTING } };
+  }
+
   async ensureModel(model: string, seed: BarSeries): Promise<SeedResult> {
     // Every write goes through the writer connection and its queue: a write on the reading
     // connection would wait synchronously (busy timeout) for a merge that cannot go on meanwhile.
@@ -258,10 +284,7 @@ export class SqliteHistoryStore implements HistoryStore {
   async load(model: string): Promise<HistorySnapshot> {
     // A deferred transaction: version and rows come from one snapshot.
     return guard(() =>
-      this.db.transaction(() => {
-        const version = this.currentVersion(model);
-        return { version, bars: this.readAll(model) };
-      })(),
+      this.db.transaction(() => ({ ...this.current(model), bars: this.readAll(model) }))(),
     );
   }
 
@@ -288,12 +311,12 @@ export class SqliteHistoryStore implements HistoryStore {
   async changesSince(model: string, version: number): Promise<HistoryChanges> {
     // The per-request freshness check: one indexed read when nothing changed.
     return guard(() => {
-      const current = this.currentVersion(model);
-      if (current === version) return { version, bars: [], deleted: [] };
+      const now = this.current(model);
+      if (now.version === version) return { ...now, bars: [], deleted: [] };
       // From nothing, every bar: the primary key reads them in date order without a sort.
-      if (version === 0) return this.db.transaction(() => ({ version: this.currentVersion(model), bars: seriesToBars(this.readAll(model)), deleted: [] }))();
+      if (version === 0) return this.db.transaction(() => ({ ...this.current(model), bars: seriesToBars(this.readAll(model)), deleted: [] }))();
       return this.db.transaction(() => ({
-        version: this.currentVersion(model),
+        ...this.current(model),
         bars: this.stmts.since.all(model, version),
         deleted: this.stmts.deletedSince.all(model, version),
       }))();
@@ -353,6 +376,23 @@ export class SqliteHistoryStore implements HistoryStore {
 
   async forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]> {
     return guard(() => this.stmts.forecastLog.all(model, version, limit).map(logRow));
+  }
+
+  setRouting(model: string, routing: Partial<Routing>): Promise<{ version: number; routing: Routing }> {
+    const { stmts } = this.writer;
+    return this.write(async () =>
+      guard(() => {
+        const row = stmts.version.get(model);
+        if (!row) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
+        const next: Routing = {
+          defaultVersion: routing.defaultVersion === undefined ? row.default_version : routing.defaultVersion,
+          shadowVersion: routing.shadowVersion === undefined ? row.shadow_version : routing.shadowVersion,
+        };
+        const version = row.version + 1;
+        stmts.setRouting.run(version, new Date().toISOString(), next.defaultVersion, next.shadowVersion, model);
+        return { version, routing: next };
+      }),
+    );
   }
 
   /** The model's version, read inside a write transaction; 404 when the model has no history. */

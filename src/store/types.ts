@@ -48,16 +48,36 @@ export interface HistoryStore extends ForecastLogStore {
    * when no bar of that date is stored.
    */
   deleteBar(model: string, date: string): Promise<DeleteResult>;
+  /**
+   * Sets which version answers requests that name none, and which one runs in shadow beside it
+   * (fields left out keep their value; null clears). Bumps the history version, so every process's
+   * next catch-up read sees the change: one write switches every worker and replica. 404 when the
+   * model has no history.
+   */
+  setRouting(model: string, routing: Partial<Routing>): Promise<{ version: number; routing: Routing }>;
   close(): Promise<void>;
 }
 
 export interface HistorySnapshot {
   version: number;
   bars: BarSeries;
+  routing: Routing;
 }
+
+/** Which served versions of a model answer: stored beside its history so that every process agrees. */
+export interface Routing {
+  /** The version answering requests that name none; null: the newest version served. */
+  defaultVersion: string | null;
+  /** A version whose forecasts are computed, logged and scored beside the default's, never returned. */
+  shadowVersion: string | null;
+}
+
+export const NO_ROUTING: Readonly<Routing> = Object.freeze({ defaultVersion: null, shadowVersion: null });
 
 export interface HistoryChanges {
   version: number;
+  /** The routing as of `version`. */
+  routing: Routing;
   bars: Bar[];
   /**
    * Dates deleted after the version asked for. Apply them before `bars`: a date deleted and then

@@ -5,6 +5,8 @@ import { generateSyntheticBars } from '../../src/data/index.js';
 
 const makeSeries = (bars: number, seed: number) => generateSyntheticBars({ seed, bars });
 
+const NONE = { defaultVersion: null, shadowVersion: null };
+
 /** Behaviour every HistoryStore must have; `open` gives a fresh store on the same backing data. */
 export function storeContract(open: () => Promise<HistoryStore>, name: string): void {
   const awkward = [0.1 + 0.2, 1 / 3, Math.PI * 1e6, 5e-324, Number.MAX_VALUE, 123456.789012345, 2 ** 53 + 2, Number.MIN_VALUE * 3, 1.0000000000000002];
@@ -58,8 +60,8 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       expect(r1).toEqual({ version: 2, added: 1, replaced: 0, unchanged: 1 });
       expect((await s.load('m2')).bars.close[9]).toBe(stored.close);
       const changes = await s.changesSince('m2', 1);
-      expect(changes).toEqual({ version: 2, bars: [newBar], deleted: [] });
-      expect(await s.changesSince('m2', 2)).toEqual({ version: 2, bars: [], deleted: [] });
+      expect(changes).toEqual({ version: 2, routing: NONE, bars: [newBar], deleted: [] });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 2, routing: NONE, bars: [], deleted: [] });
       const other: Bar = { date: '2030-01-03', open: 1, high: 2, low: 0.5, close: 1.5, volume: 3 };
       const conflicting = { ...newBar, close: 1.6 };
       await expect(s.merge('m2', [other, conflicting])).rejects.toMatchObject({ status: 409, code: 'conflict', details: { row: 1, date: newBar.date, field: 'close', stored: 1.5, submitted: 1.6 } });
@@ -67,7 +69,7 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       expect((await s.load('m2')).bars.date).not.toContain(other.date);
       const r2 = await s.merge('m2', [conflicting], { replace: true });
       expect(r2).toEqual({ version: 3, added: 0, replaced: 1, unchanged: 0 });
-      expect(await s.changesSince('m2', 2)).toEqual({ version: 3, bars: [conflicting], deleted: [] });
+      expect(await s.changesSince('m2', 2)).toEqual({ version: 3, routing: NONE, bars: [conflicting], deleted: [] });
       const early: Bar = { date: '1999-01-01', open: 1, high: 1, low: 1, close: 1, volume: 0 };
       await s.merge('m2', [early]);
       const snap = await s.load('m2');
@@ -89,7 +91,7 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       // Another connection, another process: it learns of the deletion from its catch-up read alone.
       expect(await b.changesSince('m4', 0)).toMatchObject({ version: 1 });
       expect(await a.deleteBar('m4', bar3.date)).toEqual({ version: 2, deleted: bar3 });
-      expect(await b.changesSince('m4', 1)).toEqual({ version: 2, bars: [], deleted: [bar3.date] });
+      expect(await b.changesSince('m4', 1)).toEqual({ version: 2, routing: NONE, bars: [], deleted: [bar3.date] });
       expect((await b.load('m4')).bars.date).toEqual(seed.date.filter((_, i) => i !== 3));
       // Nothing to delete: nothing written, the version stays.
       expect(await b.deleteBar('m4', bar3.date)).toEqual({ version: 2, deleted: null });
@@ -99,11 +101,30 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       const again = { ...bar3, close: bar3.close * 2, high: bar3.high * 2 };
       expect(await b.merge('m4', [again])).toMatchObject({ version: 3, added: 1 });
       // A reader behind both writes gets the tombstone and the bar: applied in that order, the bar stays.
-      expect(await a.changesSince('m4', 1)).toEqual({ version: 3, bars: [again], deleted: [bar3.date] });
-      expect(await a.changesSince('m4', 2)).toEqual({ version: 3, bars: [again], deleted: [] });
+      expect(await a.changesSince('m4', 1)).toEqual({ version: 3, routing: NONE, bars: [again], deleted: [bar3.date] });
+      expect(await a.changesSince('m4', 2)).toEqual({ version: 3, routing: NONE, bars: [again], deleted: [] });
       expect(await a.deleteBar('m4', bar3.date)).toEqual({ version: 4, deleted: again });
-      expect(await b.changesSince('m4', 3)).toEqual({ version: 4, bars: [], deleted: [bar3.date] });
+      expect(await b.changesSince('m4', 3)).toEqual({ version: 4, routing: NONE, bars: [], deleted: [bar3.date] });
       expect((await a.load('m4')).bars.date).toHaveLength(7);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it(`${name}: stores the routing beside the history: one write, seen by every reader's catch-up`, async () => {
+    const a = await open();
+    const b = await open();
+    try {
+      await a.ensureModel('m5', makeSeries(5, 13));
+      expect((await b.load('m5')).routing).toEqual(NONE);
+      expect(await a.setRouting('m5', { defaultVersion: '2' })).toEqual({ version: 2, routing: { defaultVersion: '2', shadowVersion: null } });
+      expect(await b.changesSince('m5', 1)).toEqual({ version: 2, routing: { defaultVersion: '2', shadowVersion: null }, bars: [], deleted: [] });
+      // A field left out keeps its value; null clears.
+      expect((await b.setRouting('m5', { shadowVersion: '3' })).routing).toEqual({ defaultVersion: '2', shadowVersion: '3' });
+      expect((await a.setRouting('m5', { defaultVersion: null })).routing).toEqual({ defaultVersion: null, shadowVersion: '3' });
+      expect(await a.load('m5')).toMatchObject({ version: 4, routing: { defaultVersion: null, shadowVersion: '3' } });
+      await expect(a.setRouting('nobody', { defaultVersion: '1' })).rejects.toMatchObject({ status: 404, code: 'unknown_model' });
     } finally {
       await a.close();
       await b.close();

@@ -78,8 +78,7 @@ async function mlflowClientRoutes(app: FastifyInstance, ctx: ServiceContext): Pr
           accepted: ['dataframe_split', 'dataframe_records'],
         });
       const bars = await (body.dataframe_split ? barsFromSplit(body.dataframe_split) : barsFromRecords(body.dataframe_records!));
-      const model = ctx.registry.resolve(request.query.model ?? null, request.query.version ?? null);
-      const out = await runForecast(ctx, request, model, bars, wantsReplace(request.query));
+      const out = await runForecast(ctx, request, { name: request.query.model ?? null, version: request.query.version ?? null }, bars, wantsReplace(request.query));
       return { predictions: out.forecasts.map((f) => f.y_pred) };
     },
   );

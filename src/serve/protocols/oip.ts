@@ -323,11 +323,13 @@ async function oipClientRoutes(app: FastifyInstance, ctx: ServiceContext): Promi
       `${prefix}/infer`,
       { schema: { ...base, summary: 'Inference: bars in, next-bar return forecasts out', body: inferBody, response: errorResponses } },
       async (req) => {
-        const m = modelOf(req);
+        // Resolved before the inputs are read: an unknown model is a 404 whatever the body holds.
+        modelOf(req);
         const bars = await barsFromInferInputs(req.body.inputs);
         // Before the forecast: a request refused for its outputs must not have merged its bars.
         const wanted = requestedOutputs(req.body.outputs);
-        const out = await runForecast(ctx, req, m, bars, req.body.parameters?.replace === true);
+        const out = await runForecast(ctx, req, { name: req.params.name, version: req.params.version ?? null }, bars, req.body.parameters?.replace === true);
+        const m = out.model;
         const n = out.forecasts.length;
         const output = (w: OutputName) => {
           switch (w) {

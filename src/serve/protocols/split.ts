@@ -40,9 +40,11 @@ async function splitRoutes(app: FastifyInstance, ctx: ServiceContext): Promise<v
     response: { 200: forecastResponse, ...errorResponses },
   };
   const handle = async (request: FastifyRequest<{ Body: SplitBody; Querystring: ForecastQuery }>, name: string | null, version: string | null) => {
-    const model = ctx.registry.resolve(name, version ?? request.query.version);
+    const target = { name, version: version ?? request.query.version ?? null };
+    // Resolved before the body is read: an unknown model is a 404 whatever the body holds.
+    ctx.registry.resolve(target.name, target.version);
     const bars = await barsFromSplit(request.body);
-    return splitResponse(await runForecast(ctx, request, model, bars, wantsReplace(request.query)));
+    return splitResponse(await runForecast(ctx, request, target, bars, wantsReplace(request.query)));
   };
   app.post<{ Body: SplitBody; Querystring: ForecastQuery }>(
     '/forecast',
