@@ -18,14 +18,30 @@ export function registerEvaluate(program: Command): void {
       const charts: string[] = [];
       if (opts.charts) {
         // vega and resvg (~0.4 s, ~25 MiB) are loaded only when a chart is drawn.
-        const { errorHistogramSpec, foldMetricsSpec, forecastVsActualSpec, writeChart } = await import('../report/charts.js');
+        const { bundleBaselines, errorHistogramSpec, foldMetricsSpec, forecastScatterSpec, forecastVsActualSpec, rollingErrorSpec, writeChart } =
+          await import('../report/charts.js');
         const title = `${bundle.id}: test set`;
+        const baselines = bundleBaselines(m.metrics.baselines);
         const written = [
-          await writeChart(forecastVsActualSpec({ dates, yTrue, yPred, title: `${title}, forecast vs actual next-day return` }), join(dir, 'evaluation-forecast')),
+          await writeChart(forecastScatterSpec({ yTrue, yPred, baselines, title: `${title}, forecast vs actual next-day return` }), join(dir, 'evaluation-forecast')),
+          await writeChart(forecastVsActualSpec({ dates, yTrue, yPred, title: `${title}, forecast and actual next-day return by date` }), join(dir, 'evaluation-forecast-series')),
+          await writeChart(rollingErrorSpec({ dates, yTrue, yPred, baselines, window: 20, title: `${title}, rolling 20-bar MAE of the model and the baselines` }), join(dir, 'evaluation-rolling-mae')),
           await writeChart(errorHistogramSpec({ errors: yPred.map((p, i) => p - yTrue[i]), title: `${title}, forecast error` }), join(dir, 'evaluation-errors')),
         ];
-        if (m.training.folds.length > 0)
-          written.push(await writeChart(foldMetricsSpec({ folds: m.training.folds.map((f) => ({ fold: f.fold, ...f.metrics })) }), join(dir, 'evaluation-folds')));
+        // Fold rows are model rows, a contiguous run of the history ending with the test dates (the
+        // last learnRows before the first test date), so a row's date is read off the history.
+        const historyDates = bundle.history.date;
+        const firstModelRow = historyDates.indexOf(dates[0]) - m.training.learnRows;
+        const rowDate = (row: number): string | undefined => (firstModelRow >= 0 ? historyDates[firstModelRow + row] : undefined);
+        const folds = m.training.folds.map((f) => {
+          const [t0, t1, v0, v1] = [f.train[0], f.train[1] - 1, f.validation[0], f.validation[1] - 1].map(rowDate);
+          if (!t0 || !t1 || !v0 || !v1) return null;
+          const baselineScores = f.baselines && { persistence: f.baselines.persistence.metrics, 'training mean': f.baselines.trainingMean.metrics };
+          return { fold: f.fold, train: [t0, t1] as const, validation: [v0, v1] as const, metrics: f.metrics, baselines: baselineScores };
+        });
+        if (folds.length > 0 && folds.every((f) => f !== null))
+          written.push(await writeChart(foldMetricsSpec({ folds, title: `${bundle.id}: cross-validation by fold` }), join(dir, 'evaluation-folds')));
+        else if (folds.length > 0) process.stderr.write("warning: the folds chart was not drawn: the folds' rows are not in the bundle's history\n");
         for (const w of written) charts.push(w.svg, w.png);
         await addBundleFiles(dir, charts.map((c) => c.slice(dir.length).replace(/^[\\/]+/, '')));
       }

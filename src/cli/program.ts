@@ -9,6 +9,7 @@ import { registerAuditCausality } from './audit-causality.js';
 import { registerEvaluate } from './evaluate.js';
 import { registerFeatures } from './features.js';
 import { registerImportSklearn } from './import-sklearn.js';
+import { registerMonitor } from './monitor.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
 import { registerSynth } from './synth.js';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerFeatures(program);
   registerServe(program);
   registerVerify(program);
+  registerMonitor(program);
   registerAuditCausality(program);
   registerSynth(program);
   return program;

@@ -69,6 +69,7 @@ export function registerVerify(program: Command): void {
               dates: report.forecasts.map((f) => f.date),
               offline: report.forecasts.map((f) => f.offline),
               deployed: report.forecasts.map((f) => f.deployed),
+              verdict: { passed: report.passed, differing: report.differing },
               title: `${bundle.id}: deployed (${report.endpoint}) vs offline forecasts`,
             }),
             join(outDir, 'deployment'),
