@@ -58,6 +58,12 @@ export interface ServiceConfig {
    * changes it until the next start).
    */
   shadowVersions: readonly string[];
+  /**
+   * Forecast-log rows kept per model version (`MONITOR_RETENTION`, default 10000, about 40 years of
+   * daily bars; at least 250, the largest live window). Older rows are compacted into sums that keep
+   * the since-deployment figures.
+   */
+  monitorRetention: number;
   /** Grace period for in-flight requests on SIGTERM, after the drain delay (`SHUTDOWN_TIMEOUT_MS`, default 10000). */
   shutdownTimeoutMs: number;
   /**
@@ -95,6 +101,7 @@ export const DEFAULT_CONFIG: Readonly<ServiceConfig> = Object.freeze({
   modelsDir: null,
   defaultModel: null,
   shadowVersions: Object.freeze([]) as readonly string[],
+  monitorRetention: 10_000,
   shutdownTimeoutMs: 10_000,
   drainDelayMs: 0,
   readyTimeoutMs: 1000,
@@ -201,6 +208,7 @@ export function serviceConfig(input: ConfigInput = {}): Readonly<ServiceConfig> 
   checkInt('maxBodyBytes (MAX_BODY_BYTES)', c.maxBodyBytes, 1024, 1024 * 1024 * 1024);
   checkInt('shutdownTimeoutMs (SHUTDOWN_TIMEOUT_MS)', c.shutdownTimeoutMs, 0, 600_000);
   checkInt('drainDelayMs (DRAIN_DELAY_MS)', c.drainDelayMs, 0, 600_000);
+  checkInt('monitorRetention (MONITOR_RETENTION)', c.monitorRetention, 250, 10_000_000);
   checkInt('readyTimeoutMs (READY_TIMEOUT_MS)', c.readyTimeoutMs, 1, 600_000);
   checkInt('requestTimeoutMs (REQUEST_TIMEOUT_MS)', c.requestTimeoutMs, 1, 3_600_000);
   checkInt('headersTimeoutMs (HEADERS_TIMEOUT_MS)', c.headersTimeoutMs, 1, 3_600_000);
@@ -252,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     modelsDir: optional(env, 'MODELS_DIR'),
     defaultModel: optional(env, 'DEFAULT_MODEL'),
     shadowVersions: optional(env, 'SHADOW_VERSIONS')?.split(',').map((s) => s.trim()).filter(Boolean),
+    monitorRetention: integer(env, 'MONITOR_RETENTION', 250, 10_000_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 0, 600_000),
     drainDelayMs: integer(env, 'DRAIN_DELAY_MS', 0, 600_000),
     readyTimeoutMs: integer(env, 'READY_TIMEOUT_MS', 1, 600_000),

@@ -72,11 +72,14 @@ export function windowReport(rows: readonly ScoredForecast[], window: number | '
   };
 }
 
-/** Every rolling window that the rows fill, then the whole period (`all`). Rows oldest first. */
-export function liveWindows(rows: readonly ScoredForecast[], trainingMean: number | null): WindowReport[] {
-  if (rows.length === 0) return [];
+/**
+ * Every rolling window that the rows fill, then the whole period (`all`), which includes the sums of
+ * rows compacted out of the log when there are any. Rows oldest first.
+ */
+export function liveWindows(rows: readonly ScoredForecast[], trainingMean: number | null, compacted: ScoreSums | null = null): WindowReport[] {
   const out = LIVE_WINDOWS.filter((w) => rows.length >= w).map((w) => windowReport(rows.slice(rows.length - w), w, trainingMean));
-  out.push(windowReport(rows, 'all', trainingMean));
+  const all = allWindowWithCompacted(compacted, rows, trainingMean);
+  if (all) out.push(all);
   return out;
 }
 
@@ -202,5 +205,108 @@ function seededRandom(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Sums of one forecaster's errors: what a compacted stretch of the log keeps of it. */
+export interface ErrorSums {
+  abs: number;
+  sq: number;
+  hits: number;
+}
+
+/**
+ * What the forecast log keeps of scored rows it no longer holds (retention): enough to fold them
+ * into the since-deployment figures. Sums in row order (not numpy's pairwise order), so figures
+ * that include compacted rows may differ from a recomputation in the last bits.
+ */
+export interface ScoreSums {
+  rows: number;
+  first_date: string;
+  last_date: string;
+  /**
+   * Σ(y − 1) and Σ(y − 1)²: the targets are returns near 1, and sums of y and y² would lose about
+   * four digits to cancellation in the total sum of squares (R²'s denominator).
+   */
+  sum_d: number;
+  sum_d2: number;
+  model: ErrorSums;
+  persistence: ErrorSums;
+  training_mean: ErrorSums | null;
+}
+
+function errorSums(rows: readonly ScoredForecast[], predict: (r: ScoredForecast) => number): ErrorSums {
+  let abs = 0;
+  let sq = 0;
+  let hits = 0;
+  for (const r of rows) {
+    const p = predict(r);
+    const e = p - r.yTrue;
+    abs += Math.abs(e);
+    sq += e * e;
+    if (Math.sign(p - 1) === Math.sign(r.yTrue - 1)) hits++;
+  }
+  return { abs, sq, hits };
+}
+
+/** The sums of `rows` (oldest first, non-empty). */
+export function scoreSums(rows: readonly ScoredForecast[], trainingMean: number | null): ScoreSums {
+  let sumD = 0;
+  let sumD2 = 0;
+  for (const r of rows) {
+    const d = r.yTrue - 1;
+    sumD += d;
+    sumD2 += d * d;
+  }
+  return {
+    rows: rows.length,
+    first_date: rows[0].date,
+    last_date: rows[rows.length - 1].date,
+    sum_d: sumD,
+    sum_d2: sumD2,
+    model: errorSums(rows, (r) => r.yPred),
+    persistence: errorSums(rows, () => 1),
+    training_mean: trainingMean === null ? null : errorSums(rows, () => trainingMean),
+  };
+}
+
+/** Two stretches' sums as one (`a` older than `b`). */
+export function addScoreSums(a: ScoreSums, b: ScoreSums): ScoreSums {
+  const add = (x: ErrorSums, y: ErrorSums): ErrorSums => ({ abs: x.abs + y.abs, sq: x.sq + y.sq, hits: x.hits + y.hits });
+  return {
+    rows: a.rows + b.rows,
+    first_date: a.first_date < b.first_date ? a.first_date : b.first_date,
+    last_date: a.last_date > b.last_date ? a.last_date : b.last_date,
+    sum_d: a.sum_d + b.sum_d,
+    sum_d2: a.sum_d2 + b.sum_d2,
+    model: add(a.model, b.model),
+    persistence: add(a.persistence, b.persistence),
+    training_mean: a.training_mean && b.training_mean ? add(a.training_mean, b.training_mean) : null,
+  };
+}
+
+function scoresFromSums(s: ScoreSums, e: ErrorSums): ForecastScores {
+  const n = s.rows;
+  const ssTot = s.sum_d2 - (s.sum_d * s.sum_d) / n;
+  // scikit-learn's conventions: NaN below two rows; 1 for a perfect forecast, 0 for a constant target.
+  const r2 = n < 2 ? Number.NaN : e.sq === 0 ? 1 : ssTot <= 0 ? 0 : 1 - e.sq / ssTot;
+  return { rows: n, mae: e.abs / n, mse: e.sq / n, r2, hit_rate: e.hits / n };
+}
+
+/** The since-deployment window from compacted sums and the rows still held (either may be empty). */
+export function allWindowWithCompacted(compacted: ScoreSums | null, rows: readonly ScoredForecast[], trainingMean: number | null): WindowReport | null {
+  if (!compacted) return rows.length ? windowReport(rows, 'all', trainingMean) : null;
+  const s = rows.length ? addScoreSums(compacted, scoreSums(rows, trainingMean)) : compacted;
+  const model = scoresFromSums(s, s.model);
+  const persistence = scoresFromSums(s, s.persistence);
+  return {
+    window: 'all',
+    rows: s.rows,
+    first_date: s.first_date,
+    last_date: s.last_date,
+    model,
+    persistence,
+    training_mean: s.training_mean ? scoresFromSums(s, s.training_mean) : null,
+    beats_persistence: model.mse < persistence.mse,
   };
 }

@@ -151,7 +151,7 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     auth: new ApiKeyAuth(config.apiKeys, config.adminApiKeys, config.insecureDev),
     access: new RouteAccessLog(),
     readiness: new ReadinessProbe(store, reg, state, config.readyTimeoutMs),
-    monitor: new LiveMonitor(store, reg, metrics, app.log),
+    monitor: new LiveMonitor(store, reg, metrics, app.log, config.monitorRetention),
     serverVersion: packageVersion(),
     reload: deps.cluster ? () => deps.cluster!.reloadAll() : reloadLocal,
     metricsText: deps.cluster

@@ -42,6 +42,8 @@ export class LiveTracker {
     private readonly store: HistoryStore,
     private readonly registry: ModelRegistry,
     private readonly log: FastifyBaseLogger,
+    /** Told after a run scored forecasts of a model, inside the run (retention: ./monitoring.ts). */
+    private readonly afterScoring: (name: string, scored: number) => Promise<void> = async () => undefined,
   ) {
     this.timer = setInterval(() => void this.flushCounts(), COUNT_FLUSH_MS);
     this.timer.unref();
@@ -149,7 +151,8 @@ export class LiveTracker {
       for (const r of rows) t.logged.set(r.version, r.date);
       t.since ??= newest;
     }
-    await this.score(name);
+    const scored = await this.score(name);
+    if (scored > 0) await this.afterScoring(name, scored);
   }
 
   /** Records the outcome of every logged forecast whose next bar (and look-ahead) is stored now. */

@@ -5,14 +5,38 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { DriftHistogram, driftReport, type DriftReport } from '../monitor/drift.js';
 import type { ForecastOutcome } from './forecast.js';
-import { forecastScores, judgeState, liveWindows, OfflineErrorModel, type ScoredForecast, type StateJudgement, type WindowReport } from '../monitor/live.js';
+import {
+  addScoreSums,
+  forecastScores,
+  judgeState,
+  liveWindows,
+  OfflineErrorModel,
+  scoreSums,
+  type ScoredForecast,
+  type ScoreSums,
+  type StateJudgement,
+  type WindowReport,
+} from '../monitor/live.js';
+import type { ForecastLogRow } from '../store/types.js';
 import type { HistoryStore } from '../store/types.js';
 import { LiveTracker } from './live-tracker.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
 
-/** Logged forecasts of a version read for a report: the newest ones, about 40 years of daily bars. */
-export const MONITORED_ROWS = 10_000;
+/** Scorings per process between retention checks of a model (each reads the log's newest rows). */
+const COMPACT_EVERY = 50;
+/** Rows folded into the compacted summary per transaction. */
+const COMPACT_CHUNK = 1000;
+
+/** What the forecast log keeps of the rows retention removed. */
+interface CompactedLog {
+  logged: number;
+  unusable: number;
+  unscored: number;
+  re_forecasts: number;
+  first_date: string;
+  scores: ScoreSums | null;
+}
 
 const STATE_CODE = { ok: 0, insufficient_data: 1, degraded: 2 } as const;
 
@@ -23,7 +47,8 @@ export interface MonitoringReport {
   reason: string;
   test: StateJudgement['test'];
   feature_set: { name: string; lookahead: number };
-  log: { logged: number; scored: number; pending: number; unusable: number; re_forecasts: number; first_date: string | null; last_date: string | null };
+  /** Counts since deployment; `retained` rows are held row by row, the older ones as sums (MONITOR_RETENTION). */
+  log: { logged: number; retained: number; scored: number; pending: number; unusable: number; re_forecasts: number; first_date: string | null; last_date: string | null };
   /** Scored from each bar's final features: for a look-ahead feature set, what the offline evaluation scores. */
   live: WindowReport[];
   /** Look-ahead feature sets only: the forecasts as answered while the bar was the newest (provisional features). */
@@ -42,13 +67,47 @@ export class LiveMonitor {
   private readonly offline = new WeakMap<ServedModel, OfflineErrorModel>();
   private readonly lastState = new Map<string, string>();
 
+  private readonly scoredSinceCheck = new Map<string, number>();
+
   constructor(
     private readonly store: HistoryStore,
-    registry: ModelRegistry,
+    private readonly registry: ModelRegistry,
     private readonly metrics: ServiceMetrics,
     private readonly log: FastifyBaseLogger,
+    /** Rows kept per version (MONITOR_RETENTION). */
+    private readonly retention: number,
   ) {
-    this.tracker = new LiveTracker(store, registry, log);
+    this.tracker = new LiveTracker(store, registry, log, (name, scored) => this.maybeCompact(name, scored));
+  }
+
+  private async maybeCompact(name: string, scored: number): Promise<void> {
+    const n = (this.scoredSinceCheck.get(name) ?? 0) + scored;
+    this.scoredSinceCheck.set(name, n);
+    if (n < COMPACT_EVERY) return;
+    this.scoredSinceCheck.set(name, 0);
+    for (const v of this.registry.versions(name)) await this.compact(v);
+  }
+
+  /**
+   * Retention: the version's rows older than its newest `retention` are folded, a chunk at a time,
+   * into the compacted summary and deleted. A chunk another process compacted first is refused by
+   * the store; the next check starts again from what is left.
+   */
+  async compact(m: ServedModel): Promise<number> {
+    const newest = await this.store.forecastLog(m.name, m.version, this.retention);
+    if (newest.length < this.retention) return 0;
+    const keepFrom = newest[0].date;
+    const trainingMean = m.bundle.manifest.metrics.baselines?.trainingMean.prediction ?? null;
+    let folded = 0;
+    for (;;) {
+      const old = await this.store.forecastLog(m.name, m.version, COMPACT_CHUNK, keepFrom);
+      if (old.length === 0) return folded;
+      const part = summarise(old, trainingMean);
+      const done = await this.store.compactForecastLog<CompactedLog>(m.name, m.version, old[old.length - 1].date, old.length, (stored) => mergeCompacted(stored, part));
+      if (!done) return folded;
+      folded += old.length;
+      this.log.info({ model: m.id, rows: old.length, through: old[old.length - 1].date }, 'forecast log rows compacted (MONITOR_RETENTION)');
+    }
   }
 
   /** Called by the forecast path with every answer. */
@@ -70,7 +129,11 @@ export class LiveMonitor {
   async report(m: ServedModel): Promise<MonitoringReport> {
     await this.tracker.idle(m.name);
     await this.tracker.flushCounts();
-    const rows = await this.store.forecastLog(m.name, m.version, MONITORED_ROWS);
+    const [compacted, rows] = await Promise.all([
+      this.store.compactedForecasts<CompactedLog>(m.name, m.version),
+      // Retention plus what the next compaction check may leave: every row still held.
+      this.store.forecastLog(m.name, m.version, this.retention + COMPACT_EVERY * 4),
+    ]);
     const man = m.bundle.manifest;
     const trainingMean = man.metrics.baselines?.trainingMean.prediction ?? null;
     const final: ScoredForecast[] = [];
@@ -89,7 +152,7 @@ export class LiveMonitor {
       if (r.yPred !== null) served.push({ date: r.date, yPred: r.yPred, yTrue: r.yTrue });
     }
     const drift = this.drift(m, rows);
-    const live = liveWindows(final, trainingMean);
+    const live = liveWindows(final, trainingMean, compacted?.scores ?? null);
     const offline = this.offlineModel(m);
     const judgement = judgeState(live, offline, man.metrics.baselines?.persistence.modelBeats ?? null);
     this.record(m, judgement, live, drift);
@@ -102,7 +165,16 @@ export class LiveMonitor {
       reason: judgement.reason,
       test: judgement.test,
       feature_set: { name: man.featureSet.name, lookahead: man.featureSet.lookahead },
-      log: { logged: rows.length, scored: final.length, pending, unusable, re_forecasts: reForecasts, first_date: rows[0]?.date ?? null, last_date: rows.at(-1)?.date ?? null },
+      log: {
+        logged: rows.length + (compacted?.logged ?? 0),
+        retained: rows.length,
+        scored: final.length + (compacted?.scores?.rows ?? 0),
+        pending,
+        unusable: unusable + (compacted?.unusable ?? 0),
+        re_forecasts: reForecasts + (compacted?.re_forecasts ?? 0),
+        first_date: compacted?.first_date ?? rows[0]?.date ?? null,
+        last_date: rows.at(-1)?.date ?? null,
+      },
       live,
       as_served: man.featureSet.lookahead > 0 ? liveWindows(served, trainingMean) : null,
       drift,
@@ -156,4 +228,31 @@ export class LiveMonitor {
   close(): Promise<void> {
     return this.tracker.close();
   }
+}
+
+/** What a run of log rows (oldest first) leaves once compacted. */
+function summarise(rows: readonly ForecastLogRow[], trainingMean: number | null): CompactedLog {
+  const scored: ScoredForecast[] = [];
+  let unusable = 0;
+  let unscored = 0;
+  let reForecasts = 0;
+  for (const r of rows) {
+    reForecasts += r.served - 1;
+    if (r.yTrue === null) unscored++;
+    else if (r.yFinal === null) unusable++;
+    else scored.push({ date: r.date, yPred: r.yFinal, yTrue: r.yTrue });
+  }
+  return { logged: rows.length, unusable, unscored, re_forecasts: reForecasts, first_date: rows[0].date, scores: scored.length ? scoreSums(scored, trainingMean) : null };
+}
+
+function mergeCompacted(stored: CompactedLog | null, part: CompactedLog): CompactedLog {
+  if (!stored) return part;
+  return {
+    logged: stored.logged + part.logged,
+    unusable: stored.unusable + part.unusable,
+    unscored: stored.unscored + part.unscored,
+    re_forecasts: stored.re_forecasts + part.re_forecasts,
+    first_date: stored.first_date < part.first_date ? stored.first_date : part.first_date,
+    scores: stored.scores && part.scores ? addScoreSums(stored.scores, part.scores) : (stored.scores ?? part.scores),
+  };
 }

@@ -33,3 +33,6 @@ export function logRow(r: LogRow): ForecastLogRow {
     scoredAt: r.scored_at === null ? null : iso(r.scored_at),
   };
 }
+
+/** Another process compacted the same rows first: this compaction is refused (see compactForecastLog). */
+export class CompactionRace extends Error {}

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG, type DatabaseTimeouts } from '../config.js';
 import { barsToSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
 import { conflictError, planMerge } from './same-bar.js';
-import { logRow, type LogRow } from './forecast-log.js';
+import { CompactionRace, logRow, type LogRow } from './forecast-log.js';
 import { NO_ROUTING } from './types.js';
 import type { Routing, DeleteResult, ForecastLogRow, ForecastOutcomeRow, LoggedForecast, ServedCount, HistoryChanges, HistorySnapshot, HistoryStore, MergeOptions, MergeResult, SeedResult } from './types.js';
 
@@ -254,6 +254,12 @@ export class PostgresHistoryStore implements HistoryStore {
         y_final double precision,
         scored_at timestamptz,
         PRIMARY KEY (model, version, date))`);
+      await this.setupQuery(c, `CREATE TABLE IF NOT EXISTS ${this.t('forecast_log_compacted')} (
+        model text NOT NULL,
+        version text NOT NULL,
+        summary jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (model, version))`);
       await this.setupQuery(c, `CREATE INDEX IF NOT EXISTS forecast_log_unscored ON ${this.t('forecast_log')} (model, date) WHERE scored_at IS NULL`);
     });
   }
@@ -558,9 +564,50 @@ export class PostgresHistoryStore implements HistoryStore {
     });
   }
 
-  forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]> {
+  compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean> {
     return this.guard(async () => {
       await this.init();
+      try {
+        return await this.transaction(async (c) => {
+          // The summary row's lock (or the first insert's) serialises compactions of one version across replicas.
+          await c.query(`INSERT INTO ${this.t('forecast_log_compacted')} (model, version, summary) VALUES ($1, $2, 'null'::jsonb) ON CONFLICT DO NOTHING`, [model, version]);
+          const stored = await c.query<{ summary: T | null }>(`SELECT summary FROM ${this.t('forecast_log_compacted')} WHERE model = $1 AND version = $2 FOR UPDATE`, [model, version]);
+          const gone = await c.query(`DELETE FROM ${this.t('forecast_log')} WHERE model = $1 AND version = $2 AND date <= $3`, [model, version, through]);
+          if (gone.rowCount !== expectedRows) throw new CompactionRace();
+          await c.query(`UPDATE ${this.t('forecast_log_compacted')} SET summary = $3::jsonb, updated_at = now() WHERE model = $1 AND version = $2`, [
+            model,
+            version,
+            JSON.stringify(merge(stored.rows[0]?.summary ?? null)),
+          ]);
+          return true;
+        });
+      } catch (err) {
+        if (err instanceof CompactionRace) return false;
+        throw err;
+      }
+    });
+  }
+
+  compactedForecasts<T>(model: string, version: string): Promise<T | null> {
+    return this.guard(async () => {
+      await this.init();
+      const r = await this.withClient((c) =>
+        c.query<{ summary: T | null }>(`SELECT summary FROM ${this.t('forecast_log_compacted')} WHERE model = $1 AND version = $2`, [model, version]),
+      );
+      return r.rows[0]?.summary ?? null;
+    });
+  }
+
+  forecastLog(model: string, version: string, limit: number, before?: string): Promise<ForecastLogRow[]> {
+    return this.guard(async () => {
+      await this.init();
+      const columns = 'model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at';
+      if (before !== undefined) {
+        const older = await this.withClient((c) =>
+          c.query<LogRow>(`SELECT ${columns} FROM ${this.t('forecast_log')} WHERE model = $1 AND version = $2 AND date < $3 ORDER BY date LIMIT $4`, [model, version, before, limit]),
+        );
+        return older.rows.map(logRow);
+      }
       const r = await this.withClient((c) =>
         c.query<LogRow>(
           `SELECT * FROM (SELECT model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at

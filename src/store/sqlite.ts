@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { createSeries, seriesToBars, type Bar, type BarSeries } from '../data/bars.js';
 import { ForecastError, StoreUnavailableError } from '../errors.js';
-import { logRow, type LogRow } from './forecast-log.js';
+import { CompactionRace, logRow, type LogRow } from './forecast-log.js';
 import { NO_ROUTING } from './types.js';
 import { conflictError, planMerge } from './same-bar.js';
 import type {
@@ -65,6 +65,13 @@ CREATE TABLE IF NOT EXISTS forecast_log (
   PRIMARY KEY (model, version, date)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS forecast_log_unscored ON forecast_log (model, date) WHERE scored_at IS NULL;
+CREATE TABLE IF NOT EXISTS forecast_log_compacted (
+  model TEXT NOT NULL,
+  version TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (model, version)
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO history_meta (key, value) VALUES ('schema_version', '1');
 `;
 
@@ -226,9 +233,19 @@ export class SqliteHistoryStore implements HistoryStore {
       recordOutcome: db.prepare<[number, number | null, string, string, string, string]>(
         'UPDATE forecast_log SET y_true = ?, y_final = ?, scored_at = ? WHERE model = ? AND version = ? AND date = ? AND scored_at IS NULL',
       ),
+      forecastLogBefore: db.prepare<[string, string, string, number], LogRow>(
+        `SELECT model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at
+         FROM forecast_log WHERE model = ? AND version = ? AND date < ? ORDER BY date LIMIT ?`,
+      ),
       forecastLog: db.prepare<[string, string, number], LogRow>(
         `SELECT * FROM (SELECT model, version, date, y_pred, provisional, feature_set, request_id, made_at, served, y_true, y_final, scored_at
          FROM forecast_log WHERE model = ? AND version = ? ORDER BY date DESC LIMIT ?) ORDER BY date`,
+      ),
+      compactRows: db.prepare<[string, string, string]>('DELETE FROM forecast_log WHERE model = ? AND version = ? AND date <= ?'),
+      compacted: db.prepare<[string, string], string>('SELECT summary FROM forecast_log_compacted WHERE model = ? AND version = ?').pluck(),
+      saveCompacted: db.prepare<[string, string, string, string]>(
+        `INSERT INTO forecast_log_compacted (model, version, summary, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (model, version) DO UPDATE SET summary = excluded.summary, updated_at = excluded.updated_at`,
       ),
       ping: db.prepare('SELECT 1'),
     };
@@ -374,8 +391,37 @@ export class SqliteHistoryStore implements HistoryStore {
     );
   }
 
-  async forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]> {
-    return guard(() => this.stmts.forecastLog.all(model, version, limit).map(logRow));
+  compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean> {
+    const { db, stmts } = this.writer;
+    // A savepoint inside the write transaction: a refused compaction leaves nothing behind.
+    const compact = db.transaction(() => {
+      const gone = stmts.compactRows.run(model, version, through).changes;
+      if (gone !== expectedRows) throw new CompactionRace();
+      const stored = stmts.compacted.get(model, version);
+      stmts.saveCompacted.run(model, version, JSON.stringify(merge(stored === undefined ? null : (JSON.parse(stored) as T))), new Date().toISOString());
+    });
+    return this.write(async () =>
+      guard(() => {
+        try {
+          compact();
+          return true;
+        } catch (err) {
+          if (err instanceof CompactionRace) return false;
+          throw err;
+        }
+      }),
+    );
+  }
+
+  async compactedForecasts<T>(model: string, version: string): Promise<T | null> {
+    return guard(() => {
+      const stored = this.stmts.compacted.get(model, version);
+      return stored === undefined ? null : (JSON.parse(stored) as T);
+    });
+  }
+
+  async forecastLog(model: string, version: string, limit: number, before?: string): Promise<ForecastLogRow[]> {
+    return guard(() => (before === undefined ? this.stmts.forecastLog.all(model, version, limit) : this.stmts.forecastLogBefore.all(model, version, before, limit)).map(logRow));
   }
 
   setRouting(model: string, routing: Partial<Routing>): Promise<{ version: number; routing: Routing }> {

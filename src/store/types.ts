@@ -137,8 +137,17 @@ export interface ForecastLogStore {
   unscored(model: string, limit: number): Promise<{ version: string; date: string }[]>;
   /** Records outcomes of rows not scored yet; returns how many were recorded. */
   recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number>;
-  /** A version's rows: the newest `limit` by date, oldest first. */
-  forecastLog(model: string, version: string, limit: number): Promise<ForecastLogRow[]>;
+  /** A version's rows, oldest first: the newest `limit`; with `before`, the oldest `limit` dated before it. */
+  forecastLog(model: string, version: string, limit: number, before?: string): Promise<ForecastLogRow[]>;
+  /**
+   * Retention: deletes a version's rows dated `through` or earlier and folds what they scored into
+   * the version's compacted summary (`merge` of the stored one, or null, gives the new one), in one
+   * transaction. Refused (false, nothing written) unless exactly `expectedRows` rows went: another
+   * process compacted them first, and the sums must not count them twice.
+   */
+  compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean>;
+  /** The version's compacted summary, or null when nothing was compacted. */
+  compactedForecasts<T>(model: string, version: string): Promise<T | null>;
 }
 
 export interface LoggedForecast {

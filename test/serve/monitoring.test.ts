@@ -175,3 +175,44 @@ describe('monitoring state and drift after deployment', () => {
     console.log(`regime change: live MAE ${report.test.live_mae} > bound ${report.test.upper_bound}; significant drift in ${significant.join(', ')}`);
   });
 });
+
+describe('forecast log retention', () => {
+  const tmp = tempDir();
+  const spec: TinySpec = { name: 'acme', version: '1', seed: 11, featureSet: 'causal' };
+  const LATER = 340;
+  const full = tinySeries({ seed: spec.seed, bars: TINY_BARS + LATER });
+  afterAll(() => tmp.cleanup());
+
+  it('compacts rows beyond MONITOR_RETENTION into sums that keep the since-deployment figures, across a restart', async () => {
+    const bundle = await tinyBundle(tmp.dir, spec);
+    const sqlitePath = join(tmp.dir, 'h.sqlite');
+    let srv = await startTestServer({ bundles: [bundle], sqlitePath, monitorRetention: 250 });
+    try {
+      for (let i = TINY_BARS; i < TINY_BARS + LATER; i++) await call(srv.url, '/models/acme/forecast', { body: seriesToSplitJson(full, { start: i, end: i + 1, dates: 'iso' }) });
+      const want = expectedForecasts(bundle.pipeline, full, TINY_BARS, TINY_BARS + LATER - 1) as number[];
+      const yTrue = Float64Array.from({ length: LATER - 1 }, (_, k) => full.close[TINY_BARS + k + 1] / full.close[TINY_BARS + k]);
+      const exact = regressionMetrics(yTrue, Float64Array.from(want));
+      const check = async () => {
+        const m = (await call(srv.url, '/models/acme/monitoring')).body;
+        // Some rows now live only in the summary, and the counts still cover the whole period.
+        expect(m.log.retained).toBeLessThan(LATER);
+        expect(m.log.retained).toBeGreaterThanOrEqual(250);
+        expect(m.log).toMatchObject({ logged: LATER, scored: LATER - 1, pending: 1, first_date: full.date[TINY_BARS] });
+        const all = m.live.find((w: { window: unknown }) => w.window === 'all');
+        expect(all).toMatchObject({ rows: LATER - 1, first_date: full.date[TINY_BARS], last_date: full.date.at(-2) });
+        // Sums in row order, not pairwise: equal to a relative 1e-12.
+        for (const k of ['mae', 'mse', 'r2'] as const) expect(Math.abs(all.model[k] - exact[k]), k).toBeLessThanOrEqual(1e-12 * Math.abs(exact[k]));
+        // The rolling windows come from rows still held: exactly the offline functions.
+        const w250 = regressionMetrics(yTrue.slice(-250), Float64Array.from(want.slice(-250)));
+        expect(m.live.find((w: { window: unknown }) => w.window === 250).model).toMatchObject(w250);
+        return m;
+      };
+      const before = await check();
+      await srv.close();
+      srv = await startTestServer({ bundles: [bundle], sqlitePath, monitorRetention: 250 });
+      expect((await check()).live).toEqual(before.live);
+    } finally {
+      await srv.close();
+    }
+  });
+});

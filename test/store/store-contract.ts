@@ -131,6 +131,40 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
     }
   });
 
+  it(`${name}: logs forecasts once, scores them once, and compacts old rows once however many processes race`, async () => {
+    const a = await open();
+    const b = await open();
+    try {
+      await a.ensureModel('m6', makeSeries(5, 14));
+      const row = (date: string, yPred: number) => ({ model: 'm6', version: '1', date, yPred, provisional: false, featureSet: 'causal', requestId: `r-${date}`, madeAt: '2030-01-01T00:00:00.000Z' });
+      const dates = ['2030-01-01', '2030-01-02', '2030-01-03', '2030-01-04'];
+      const [na, nb] = await Promise.all([a.logForecasts(dates.map((d) => row(d, 1.01))), b.logForecasts(dates.map((d) => row(d, 9)))]);
+      expect(na + nb).toBe(4);
+      await b.countServed([{ model: 'm6', version: '1', date: dates[0], count: 3 }, { model: 'm6', version: '1', date: '2099-01-01', count: 5 }]);
+      expect(await a.unscored('m6', 10)).toEqual(dates.map((date) => ({ version: '1', date })));
+      const outcome = (date: string) => ({ model: 'm6', version: '1', date, yTrue: 1.02, yFinal: 1.01, scoredAt: '2030-01-02T00:00:00.000Z' });
+      const [sa, sb] = await Promise.all([a.recordOutcomes(dates.slice(0, 3).map(outcome)), b.recordOutcomes(dates.slice(0, 3).map(outcome))]);
+      expect(sa + sb).toBe(3);
+      expect(await b.unscored('m6', 10)).toEqual([{ version: '1', date: dates[3] }]);
+      const log = await a.forecastLog('m6', '1', 10);
+      expect(log.map((r) => r.date)).toEqual(dates);
+      expect(log[0]).toMatchObject({ served: 4, yTrue: 1.02, yFinal: 1.01, requestId: 'r-2030-01-01', provisional: false, scoredAt: '2030-01-02T00:00:00.000Z' });
+      expect(new Set(log.map((r) => r.yPred)).size).toBe(1);
+      expect((await a.forecastLog('m6', '1', 2)).map((r) => r.date)).toEqual(dates.slice(2));
+      expect((await a.forecastLog('m6', '1', 10, dates[2])).map((r) => r.date)).toEqual(dates.slice(0, 2));
+      // Two processes compact the same two rows: one does, the other is refused and adds nothing.
+      const merge = (stored: { rows: number } | null) => ({ rows: (stored?.rows ?? 0) + 2 });
+      const done = await Promise.all([a.compactForecastLog('m6', '1', dates[1], 2, merge), b.compactForecastLog('m6', '1', dates[1], 2, merge)]);
+      expect(done.sort()).toEqual([false, true]);
+      expect(await b.compactedForecasts('m6', '1')).toEqual({ rows: 2 });
+      expect(await a.compactedForecasts('m6', '2')).toBeNull();
+      expect((await b.forecastLog('m6', '1', 10)).map((r) => r.date)).toEqual(dates.slice(2));
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it(`${name}: concurrent merges from several connections lose nothing and apply nothing twice`, async () => {
     const stores = await Promise.all([open(), open(), open()]);
     try {
