@@ -164,7 +164,15 @@ export async function historyAdminRoutes(app: FastifyInstance, ctx: ServiceConte
       if (!result.deleted)
         throw new ForecastError(`model '${model.name}' has no stored bar dated ${date}`, 404, 'unknown_bar', { model: model.name, date });
       // Recomputed now, by the administrator's request, rather than by the next client's.
-      for (const v of ctx.registry.versions(model.name)) v.features.update();
+      const versions = ctx.registry.versions(model.name);
+      for (const v of versions) v.features.update();
+      // The monitoring's outcomes that the bar realised (the bar before it, whose next close it was)
+      // or whose final features it entered are scored again without it; its own forecasts go.
+      const lookahead = Math.max(0, ...versions.map((v) => v.bundle.manifest.featureSet.lookahead));
+      const at = history.firstAtOrAfter(date);
+      const from = history.length ? history.date[Math.max(0, Math.min(history.length - 1, at - 1 - lookahead))] : date;
+      await ctx.store.reopenForecasts(model.name, date, from < date ? from : date);
+      await ctx.monitor.tracker.refresh(model.name);
       ctx.metrics.barsWritten.inc({ model: model.name, kind: 'deleted' });
       req.log.warn({ model: model.name, bar: result.deleted, historyVersion: result.version }, 'stored bar deleted by an administrator');
       return { model: model.name, deleted: result.deleted, history: history.summary() };

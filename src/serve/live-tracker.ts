@@ -85,6 +85,15 @@ export class LiveTracker {
     if (t.newest !== newest || t.length !== n || logged !== newest) this.schedule(model.name, t);
   }
 
+  /** Runs logging and scoring for a model now (after its history was corrected), and resolves when done. */
+  async refresh(name: string): Promise<void> {
+    const t = this.track(name);
+    t.length = -1;
+    t.newest = null;
+    this.schedule(name, t);
+    await this.idle(name);
+  }
+
   private count(model: ServedModel, date: string): void {
     const key = `${model.name}\u0000${model.version}\u0000${date}`;
     const c = this.counts.get(key);

@@ -247,6 +247,8 @@ export class SqliteHistoryStore implements HistoryStore {
         `INSERT INTO forecast_log_compacted (model, version, summary, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (model, version) DO UPDATE SET summary = excluded.summary, updated_at = excluded.updated_at`,
       ),
+      dropForecasts: db.prepare<[string, string]>('DELETE FROM forecast_log WHERE model = ? AND date = ?'),
+      reopenOutcomes: db.prepare<[string, string]>('UPDATE forecast_log SET y_true = NULL, y_final = NULL, scored_at = NULL WHERE model = ? AND date >= ? AND scored_at IS NOT NULL'),
       ping: db.prepare('SELECT 1'),
     };
   }
@@ -409,6 +411,16 @@ export class SqliteHistoryStore implements HistoryStore {
           if (err instanceof CompactionRace) return false;
           throw err;
         }
+      }),
+    );
+  }
+
+  reopenForecasts(model: string, deleted: string, from: string): Promise<void> {
+    const { stmts } = this.writer;
+    return this.write(async () =>
+      guard(() => {
+        stmts.dropForecasts.run(model, deleted);
+        stmts.reopenOutcomes.run(model, from);
       }),
     );
   }

@@ -146,6 +146,11 @@ export interface ForecastLogStore {
    * process compacted them first, and the sums must not count them twice.
    */
   compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean>;
+  /**
+   * After a bar was deleted: drops the forecasts of its date (every version) and clears the outcomes
+   * recorded from `from` on, so that they are scored again from the history without it.
+   */
+  reopenForecasts(model: string, deleted: string, from: string): Promise<void>;
   /** The version's compacted summary, or null when nothing was compacted. */
   compactedForecasts<T>(model: string, version: string): Promise<T | null>;
 }

@@ -9,7 +9,7 @@ import type { LoadedBundle } from '../../src/bundle/index.js';
 import { regressionMetrics } from '../../src/models/metrics.js';
 import { seriesToSplitJson } from '../../src/serve/bar-table.js';
 import { expectedForecasts, tinyBundle, tinySeries, TINY_BARS, type TinySpec } from './helpers/bundles.js';
-import { call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
+import { ADMIN_KEY, call, startTestServer, tempDir, type TestServer } from './helpers/http.js';
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 6, featureSet: 'causal' };
 const LIVE = 90;
@@ -91,6 +91,24 @@ describe('GET /models/{name}/monitoring', () => {
     expect({ ...after.log, re_forecasts: 0 }).toEqual({ ...before.log, re_forecasts: 0 });
     expect(after.log.re_forecasts).toBeGreaterThanOrEqual(before.log.re_forecasts);
     expect(after.log.re_forecasts).toBeGreaterThan(0);
+  });
+
+  it('after an administrator deletes a logged bar, its forecast goes and the outcomes it entered are scored again without it', async () => {
+    const k = TINY_BARS + 40;
+    const del = await call(a.url, `/admin/models/acme/history/${full.date[k]}`, { method: 'DELETE', key: ADMIN_KEY });
+    expect(del.status, del.text).toBe(200);
+    const keep = (arr: Float64Array) => Float64Array.from([...arr.subarray(0, k), ...arr.subarray(k + 1)]);
+    const fixed = { date: full.date.filter((_, i) => i !== k), open: keep(full.open), high: keep(full.high), low: keep(full.low), close: keep(full.close), volume: keep(full.volume) };
+    const n = fixed.date.length;
+    const want = expectedForecasts(bundle.pipeline, fixed, TINY_BARS, n - 1) as number[];
+    const yTrue = Float64Array.from({ length: n - 1 - TINY_BARS }, (_, j) => fixed.close[TINY_BARS + j + 1] / fixed.close[TINY_BARS + j]);
+    const exact = regressionMetrics(yTrue, Float64Array.from(want));
+    for (const srv of [a, b]) {
+      const m = (await call(srv.url, '/models/acme/monitoring')).body;
+      expect(m.log).toMatchObject({ logged: LIVE - 1, scored: LIVE - 2, pending: 1 });
+      const all = m.live.find((w: { window: unknown }) => w.window === 'all');
+      expect(all.model).toMatchObject({ rows: LIVE - 2, mae: exact.mae, mse: exact.mse, r2: exact.r2 });
+    }
   });
 
   it('refuses an unknown version and a missing key', async () => {
