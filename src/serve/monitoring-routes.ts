@@ -22,6 +22,10 @@ export async function monitoringRoutes(app: FastifyInstance, ctx: ServiceContext
         response: errorResponses,
       },
     },
-    async (req) => ctx.monitor.report(ctx.registry.resolve(req.params.name, req.query.version ?? null)),
+    async (req) => {
+      // Caught up first: the default version is the one the stored routing names now.
+      await ctx.registry.resolve(req.params.name, req.query.version ?? null).history.sync();
+      return ctx.monitor.report(ctx.registry.resolve(req.params.name, req.query.version ?? null));
+    },
   );
 }

@@ -134,8 +134,9 @@ export async function clientRoutes(app: FastifyInstance, ctx: ServiceContext): P
   });
 
   const card = async (name: string, version: string | null) => {
+    await ctx.registry.resolve(name, version).history.sync();
+    // Resolved again after the catch-up: the default version is the one the stored routing names now.
     const m = ctx.registry.resolve(name, version);
-    await m.history.sync();
     const live = await ctx.monitor.report(m);
     return { ...modelCard(ctx, m), monitoring: { state: live.state, reason: live.reason, drift: live.drift.level, details: `/models/${m.name}/monitoring?version=${m.version}` } };
   };

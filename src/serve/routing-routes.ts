@@ -25,10 +25,24 @@ function servedVersion(ctx: ServiceContext, name: string, version: string): Serv
   return ctx.registry.resolve(name, version);
 }
 
+/**
+ * The model's history, caught up with the store: the routing this process holds may be older than
+ * one another worker or replica stored, and an admin decision must start from the stored one.
+ */
+async function freshHistory(ctx: ServiceContext, name: string) {
+  const history = historyOf(ctx, name);
+  await history.sync();
+  return history;
+}
+
+/** The history a model's versions share (404 for a model not served). */
+function historyOf(ctx: ServiceContext, name: string) {
+  return ctx.registry.resolve(name, ctx.registry.versions(name)[0]?.version ?? null).history;
+}
+
 /** Stores `change` and catches up, so this process answers from the new routing at once. */
 async function applyRouting(ctx: ServiceContext, name: string, change: Partial<Routing>): Promise<Routing> {
-  // Any served version: they share the model's history.
-  const history = ctx.registry.resolve(name, ctx.registry.versions(name)[0]?.version ?? null).history;
+  const history = historyOf(ctx, name);
   return history.lock.run(async () => {
     const r = await ctx.store.setRouting(name, change);
     await history.sync();
@@ -79,6 +93,7 @@ export async function routingAdminRoutes(app: FastifyInstance, ctx: ServiceConte
     async (req) => {
       const { name } = req.params;
       const target = servedVersion(ctx, name, req.body.version);
+      await freshHistory(ctx, name);
       const before = ctx.registry.resolve(name);
       const current = before.history.routing;
       // The promoted version stops being the shadow: it is the one answering now.
@@ -103,6 +118,7 @@ export async function routingAdminRoutes(app: FastifyInstance, ctx: ServiceConte
     async (req) => {
       const { name } = req.params;
       const version = req.body.version;
+      await freshHistory(ctx, name);
       const effective = ctx.registry.resolve(name);
       if (version !== null) {
         servedVersion(ctx, name, version);

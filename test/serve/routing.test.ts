@@ -120,4 +120,13 @@ describe('shadow versions and promotion', () => {
     expect(answers.filter((x) => x.sentAt > promotedAt && x.model !== 'acme@2')).toEqual([]);
     expect(new Set(answers.map((x) => x.model))).toEqual(new Set(['acme@1', 'acme@2']));
   });
+
+  it('decides an admin change from the stored routing, not from a process that has not caught up yet', async () => {
+    // b has not served a request since a switched the default: it must still see version 1 as the default.
+    expect((await call(a.url, '/admin/models/acme/promote', { body: { version: '1' }, key: ADMIN_KEY })).status).toBe(200);
+    const shadow = await call(b.url, '/admin/models/acme/shadow', { body: { version: '2' }, key: ADMIN_KEY });
+    expect(shadow.status, shadow.text).toBe(200);
+    expect(shadow.body).toMatchObject({ default_version: '1', shadow_version: '2' });
+    expect((await call(a.url, '/models/acme/monitoring')).body.version).toBe('1');
+  });
 });
