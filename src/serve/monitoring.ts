@@ -81,6 +81,7 @@ export class LiveMonitor {
   }
 
   private async maybeCompact(name: string, scored: number): Promise<void> {
+    this.refreshGauges(name);
     const n = (this.scoredSinceCheck.get(name) ?? 0) + scored;
     this.scoredSinceCheck.set(name, n);
     if (n < COMPACT_EVERY) return;
@@ -125,10 +126,33 @@ export class LiveMonitor {
     return o;
   }
 
+  private readonly gaugeRefresh = new Set<string>();
+
+  /**
+   * New scores move the gauges (and may change the state, which is logged): the model's reports are
+   * computed again, off every request's path (a request waits for the scoring, not for this), at most
+   * one refresh per model at a time.
+   */
+  private refreshGauges(name: string): void {
+    if (this.closed || this.gaugeRefresh.has(name)) return;
+    this.gaugeRefresh.add(name);
+    setImmediate(() => {
+      void (async () => {
+        for (const v of this.registry.versions(name)) if (!this.closed) await this.computeReport(v);
+      })()
+        .catch((err: unknown) => this.log.warn({ err, model: name }, 'live monitoring could not refresh its gauges'))
+        .finally(() => this.gaugeRefresh.delete(name));
+    });
+  }
+
   /** The version's live report, from the shared log, after this process's own logging and scoring finished. */
   async report(m: ServedModel): Promise<MonitoringReport> {
     await this.tracker.idle(m.name);
     await this.tracker.flushCounts();
+    return this.computeReport(m);
+  }
+
+  private async computeReport(m: ServedModel): Promise<MonitoringReport> {
     const [compacted, rows] = await Promise.all([
       this.store.compactedForecasts<CompactedLog>(m.name, m.version),
       // Retention plus what the next compaction check may leave: every row still held.
@@ -225,8 +249,12 @@ export class LiveMonitor {
     }
   }
 
-  close(): Promise<void> {
-    return this.tracker.close();
+  private closed = false;
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.tracker.close();
+    while (this.gaugeRefresh.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
