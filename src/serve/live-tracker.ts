@@ -155,19 +155,18 @@ export class LiveTracker {
     t.answered.clear();
     t.newest = newest;
     t.length = n;
-    if (rows.length > 0) {
-      await this.store.logForecasts(rows);
-      for (const r of rows) t.logged.set(r.version, r.date);
-      t.since ??= newest;
-    }
-    const scored = await this.score(name);
-    if (scored > 0) await this.afterScoring(name, scored);
+    const outcomes = await this.outcomes(name);
+    // One transaction (one durable commit) for both: a new bar's monitoring costs one write, not two.
+    const written = rows.length + outcomes.length > 0 ? await this.store.writeForecastLog(rows, outcomes) : { logged: 0, scored: 0 };
+    for (const r of rows) t.logged.set(r.version, r.date);
+    if (rows.length > 0) t.since ??= newest;
+    if (written.scored > 0) await this.afterScoring(name, written.scored);
   }
 
-  /** Records the outcome of every logged forecast whose next bar (and look-ahead) is stored now. */
-  private async score(name: string): Promise<number> {
+  /** The outcome of every logged forecast whose next bar (and look-ahead) is stored now. */
+  private async outcomes(name: string): Promise<ForecastOutcomeRow[]> {
     const pending = await this.store.unscored(name, SCORING_BATCH);
-    if (pending.length === 0) return 0;
+    if (pending.length === 0) return [];
     // Synchronous from here to the write's start: the history and feature states cannot move meanwhile.
     const versions = new Map(this.registry.versions(name).map((v) => [v.version, v]));
     const outcomes: ForecastOutcomeRow[] = [];
@@ -183,7 +182,7 @@ export class LiveTracker {
       if (i + Math.max(1, v.bundle.manifest.featureSet.lookahead) > h.length - 1) continue;
       outcomes.push({ model: name, version: p.version, date: p.date, yTrue: h.close[i + 1] / h.close[i], yFinal: forecastAt(v, i), scoredAt });
     }
-    return outcomes.length ? this.store.recordOutcomes(outcomes) : 0;
+    return outcomes;
   }
 
   /** Writes the re-forecast counts noted so far (also every few seconds, and at close). */

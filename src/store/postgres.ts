@@ -495,28 +495,41 @@ export class PostgresHistoryStore implements HistoryStore {
     });
   }
 
-  logForecasts(rows: readonly LoggedForecast[]): Promise<number> {
-    if (rows.length === 0) return Promise.resolve(0);
+  writeForecastLog(rows: readonly LoggedForecast[], outcomes: readonly ForecastOutcomeRow[]): Promise<{ logged: number; scored: number }> {
     return this.guard(async () => {
       await this.init();
-      const r = await this.withClient((c) =>
-        c.query(
-          `INSERT INTO ${this.t('forecast_log')} (model, version, date, y_pred, provisional, feature_set, request_id, made_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::boolean[], $6::text[], $7::text[], $8::timestamptz[])
-           ON CONFLICT (model, version, date) DO NOTHING`,
-          [
-            rows.map((x) => x.model),
-            rows.map((x) => x.version),
-            rows.map((x) => x.date),
-            rows.map((x) => x.yPred),
-            rows.map((x) => x.provisional),
-            rows.map((x) => x.featureSet),
-            rows.map((x) => x.requestId),
-            rows.map((x) => x.madeAt),
-          ],
-        ),
-      );
-      return r.rowCount ?? 0;
+      return this.transaction(async (c) => {
+        let logged = 0;
+        let scored = 0;
+        if (rows.length > 0) {
+          const r = await c.query(
+            `INSERT INTO ${this.t('forecast_log')} (model, version, date, y_pred, provisional, feature_set, request_id, made_at)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::boolean[], $6::text[], $7::text[], $8::timestamptz[])
+             ON CONFLICT (model, version, date) DO NOTHING`,
+            [
+              rows.map((x) => x.model),
+              rows.map((x) => x.version),
+              rows.map((x) => x.date),
+              rows.map((x) => x.yPred),
+              rows.map((x) => x.provisional),
+              rows.map((x) => x.featureSet),
+              rows.map((x) => x.requestId),
+              rows.map((x) => x.madeAt),
+            ],
+          );
+          logged = r.rowCount ?? 0;
+        }
+        if (outcomes.length > 0) {
+          const r = await c.query(
+            `UPDATE ${this.t('forecast_log')} AS f SET y_true = u.y, y_final = u.p, scored_at = u.t
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::timestamptz[]) AS u(m, v, d, y, p, t)
+             WHERE f.model = u.m AND f.version = u.v AND f.date = u.d AND f.scored_at IS NULL`,
+            [outcomes.map((x) => x.model), outcomes.map((x) => x.version), outcomes.map((x) => x.date), outcomes.map((x) => x.yTrue), outcomes.map((x) => x.yFinal), outcomes.map((x) => x.scoredAt)],
+          );
+          scored = r.rowCount ?? 0;
+        }
+        return { logged, scored };
+      });
     });
   }
 
@@ -548,21 +561,6 @@ export class PostgresHistoryStore implements HistoryStore {
     });
   }
 
-  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number> {
-    if (rows.length === 0) return Promise.resolve(0);
-    return this.guard(async () => {
-      await this.init();
-      const r = await this.withClient((c) =>
-        c.query(
-          `UPDATE ${this.t('forecast_log')} AS f SET y_true = u.y, y_final = u.p, scored_at = u.t
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::timestamptz[]) AS u(m, v, d, y, p, t)
-           WHERE f.model = u.m AND f.version = u.v AND f.date = u.d AND f.scored_at IS NULL`,
-          [rows.map((x) => x.model), rows.map((x) => x.version), rows.map((x) => x.date), rows.map((x) => x.yTrue), rows.map((x) => x.yFinal), rows.map((x) => x.scoredAt)],
-        ),
-      );
-      return r.rowCount ?? 0;
-    });
-  }
 
   compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean> {
     return this.guard(async () => {

@@ -362,13 +362,15 @@ export class SqliteHistoryStore implements HistoryStore {
     );
   }
 
-  logForecasts(rows: readonly LoggedForecast[]): Promise<number> {
+  writeForecastLog(rows: readonly LoggedForecast[], outcomes: readonly ForecastOutcomeRow[]): Promise<{ logged: number; scored: number }> {
     const { stmts } = this.writer;
     return this.write(async () =>
       guard(() => {
-        let added = 0;
-        for (const r of rows) added += stmts.logForecast.run(r.model, r.version, r.date, r.yPred, r.provisional ? 1 : 0, r.featureSet, r.requestId, r.madeAt).changes;
-        return added;
+        let logged = 0;
+        let scored = 0;
+        for (const r of rows) logged += stmts.logForecast.run(r.model, r.version, r.date, r.yPred, r.provisional ? 1 : 0, r.featureSet, r.requestId, r.madeAt).changes;
+        for (const o of outcomes) scored += stmts.recordOutcome.run(o.yTrue, o.yFinal, o.scoredAt, o.model, o.version, o.date).changes;
+        return { logged, scored };
       }),
     );
   }
@@ -380,17 +382,6 @@ export class SqliteHistoryStore implements HistoryStore {
 
   async unscored(model: string, limit: number): Promise<{ version: string; date: string }[]> {
     return guard(() => this.stmts.unscored.all(model, limit));
-  }
-
-  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number> {
-    const { stmts } = this.writer;
-    return this.write(async () =>
-      guard(() => {
-        let recorded = 0;
-        for (const r of rows) recorded += stmts.recordOutcome.run(r.yTrue, r.yFinal, r.scoredAt, r.model, r.version, r.date).changes;
-        return recorded;
-      }),
-    );
   }
 
   compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean> {

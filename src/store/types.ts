@@ -129,14 +129,16 @@ export interface SeedResult {
  * log or score the same bar agree.
  */
 export interface ForecastLogStore {
-  /** Inserts rows not logged yet (a row already logged for its model, version and date is kept); returns how many were new. */
-  logForecasts(rows: readonly LoggedForecast[]): Promise<number>;
+  /**
+   * In one transaction: inserts the forecasts not logged yet (a row already logged for its model,
+   * version and date is kept), then records the outcomes of rows not scored yet. Returns how many
+   * rows were new and how many outcomes were recorded.
+   */
+  writeForecastLog(rows: readonly LoggedForecast[], outcomes: readonly ForecastOutcomeRow[]): Promise<{ logged: number; scored: number }>;
   /** Adds re-forecasts of logged dates to their `served` counts (rows not logged are ignored). */
   countServed(rows: readonly ServedCount[]): Promise<void>;
   /** The model's logged rows still waiting for their outcome, oldest first, at most `limit`. */
   unscored(model: string, limit: number): Promise<{ version: string; date: string }[]>;
-  /** Records outcomes of rows not scored yet; returns how many were recorded. */
-  recordOutcomes(rows: readonly ForecastOutcomeRow[]): Promise<number>;
   /** A version's rows, oldest first: the newest `limit`; with `before`, the oldest `limit` dated before it. */
   forecastLog(model: string, version: string, limit: number, before?: string): Promise<ForecastLogRow[]>;
   /**

@@ -138,19 +138,22 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       await a.ensureModel('m6', makeSeries(5, 14));
       const row = (date: string, yPred: number) => ({ model: 'm6', version: '1', date, yPred, provisional: false, featureSet: 'causal', requestId: `r-${date}`, madeAt: '2030-01-01T00:00:00.000Z' });
       const dates = ['2030-01-01', '2030-01-02', '2030-01-03', '2030-01-04'];
-      const [na, nb] = await Promise.all([a.logForecasts(dates.map((d) => row(d, 1.01))), b.logForecasts(dates.map((d) => row(d, 9)))]);
-      expect(na + nb).toBe(4);
+      const [na, nb] = await Promise.all([a.writeForecastLog(dates.map((d) => row(d, 1.01)), []), b.writeForecastLog(dates.map((d) => row(d, 9)), [])]);
+      expect(na.logged + nb.logged).toBe(4);
       await b.countServed([{ model: 'm6', version: '1', date: dates[0], count: 3 }, { model: 'm6', version: '1', date: '2099-01-01', count: 5 }]);
       expect(await a.unscored('m6', 10)).toEqual(dates.map((date) => ({ version: '1', date })));
       const outcome = (date: string) => ({ model: 'm6', version: '1', date, yTrue: 1.02, yFinal: 1.01, scoredAt: '2030-01-02T00:00:00.000Z' });
-      const [sa, sb] = await Promise.all([a.recordOutcomes(dates.slice(0, 3).map(outcome)), b.recordOutcomes(dates.slice(0, 3).map(outcome))]);
-      expect(sa + sb).toBe(3);
-      expect(await b.unscored('m6', 10)).toEqual([{ version: '1', date: dates[3] }]);
+      const [sa, sb] = await Promise.all([a.writeForecastLog([], dates.slice(0, 3).map(outcome)), b.writeForecastLog([], dates.slice(0, 3).map(outcome))]);
+      expect(sa.scored + sb.scored).toBe(3);
+      // Logged and scored in one call: the row a later bar settles and the new newest one.
+      expect(await a.writeForecastLog([row('2030-01-05', 1)], [outcome(dates[3])])).toEqual({ logged: 1, scored: 1 });
+      expect(await b.writeForecastLog([row('2030-01-05', 2)], [outcome(dates[3])])).toEqual({ logged: 0, scored: 0 });
       const log = await a.forecastLog('m6', '1', 10);
-      expect(log.map((r) => r.date)).toEqual(dates);
+      expect(log.map((r) => r.date)).toEqual([...dates, '2030-01-05']);
+      expect(await b.unscored('m6', 10)).toEqual([{ version: '1', date: '2030-01-05' }]);
       expect(log[0]).toMatchObject({ served: 4, yTrue: 1.02, yFinal: 1.01, requestId: 'r-2030-01-01', provisional: false, scoredAt: '2030-01-02T00:00:00.000Z' });
-      expect(new Set(log.map((r) => r.yPred)).size).toBe(1);
-      expect((await a.forecastLog('m6', '1', 2)).map((r) => r.date)).toEqual(dates.slice(2));
+      expect(new Set(log.slice(0, 4).map((r) => r.yPred)).size).toBe(1);
+      expect((await a.forecastLog('m6', '1', 2)).map((r) => r.date)).toEqual([dates[3], '2030-01-05']);
       expect((await a.forecastLog('m6', '1', 10, dates[2])).map((r) => r.date)).toEqual(dates.slice(0, 2));
       // Two processes compact the same two rows: one does, the other is refused and adds nothing.
       const merge = (stored: { rows: number } | null) => ({ rows: (stored?.rows ?? 0) + 2 });
@@ -158,7 +161,7 @@ export function storeContract(open: () => Promise<HistoryStore>, name: string): 
       expect(done.sort()).toEqual([false, true]);
       expect(await b.compactedForecasts('m6', '1')).toEqual({ rows: 2 });
       expect(await a.compactedForecasts('m6', '2')).toBeNull();
-      expect((await b.forecastLog('m6', '1', 10)).map((r) => r.date)).toEqual(dates.slice(2));
+      expect((await b.forecastLog('m6', '1', 10)).map((r) => r.date)).toEqual([...dates.slice(2), '2030-01-05']);
     } finally {
       await a.close();
       await b.close();
