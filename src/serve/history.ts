@@ -184,7 +184,7 @@ export class HistoryMirror {
     // Deletions first: a date deleted and stored again since is in both lists, and its bar is newer.
     this.remove(changes.deleted);
     this.apply(changes.bars);
-    this.routing = changes.routing;
+    if (changes.routing) this.routing = changes.routing;
     this.version = changes.version;
   }
 

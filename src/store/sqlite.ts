@@ -196,7 +196,8 @@ export class SqliteHistoryStore implements HistoryStore {
 
   private prepare(db: Database.Database) {
     return {
-      version: db.prepare<[string], { version: number; default_version: string | null; shadow_version: string | null }>(
+      version: db.prepare<[string], { version: number }>('SELECT version FROM model_history WHERE model = ?'),
+      versionAndRouting: db.prepare<[string], { version: number; default_version: string | null; shadow_version: string | null }>(
         'SELECT version, default_version, shadow_version FROM model_history WHERE model = ?',
       ),
       setRouting: db.prepare<[number, string, string | null, string | null, string]>(
@@ -259,7 +260,7 @@ export class SqliteHistoryStore implements HistoryStore {
 
   /** The model's version and routing, in one read. */
   private current(model: string): { version: number; routing: Routing } {
-    const row = this.stmts.version.get(model);
+    const row = this.stmts.versionAndRouting.get(model);
     return { version: row?.version ?? 0, routing: row ? { defaultVersion: row.default_version, shadowVersion: row.shadow_version } : { ...NO_ROUTING } };
   }
 
@@ -330,8 +331,8 @@ export class SqliteHistoryStore implements HistoryStore {
   async changesSince(model: string, version: number): Promise<HistoryChanges> {
     // The per-request freshness check: one indexed read when nothing changed.
     return guard(() => {
-      const now = this.current(model);
-      if (now.version === version) return { ...now, bars: [], deleted: [] };
+      // The version alone (the hot path: nearly every request finds nothing changed).
+      if (this.currentVersion(model) === version) return { version, bars: [], deleted: [] };
       // From nothing, every bar: the primary key reads them in date order without a sort.
       if (version === 0) return this.db.transaction(() => ({ ...this.current(model), bars: seriesToBars(this.readAll(model)), deleted: [] }))();
       return this.db.transaction(() => ({
@@ -431,7 +432,7 @@ export class SqliteHistoryStore implements HistoryStore {
     const { stmts } = this.writer;
     return this.write(async () =>
       guard(() => {
-        const row = stmts.version.get(model);
+        const row = stmts.versionAndRouting.get(model);
         if (!row) throw new ForecastError(`model '${model}' has no history`, 404, 'unknown_model');
         const next: Routing = {
           defaultVersion: routing.defaultVersion === undefined ? row.default_version : routing.defaultVersion,

@@ -76,8 +76,8 @@ export const NO_ROUTING: Readonly<Routing> = Object.freeze({ defaultVersion: nul
 
 export interface HistoryChanges {
   version: number;
-  /** The routing as of `version`. */
-  routing: Routing;
+  /** The routing as of `version`; absent when nothing changed (`version` is the one asked about). */
+  routing?: Routing;
   bars: Bar[];
   /**
    * Dates deleted after the version asked for. Apply them before `bars`: a date deleted and then
