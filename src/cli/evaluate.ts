@@ -1,18 +1,62 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { addBundleFiles, loadBundle } from '../bundle/io.js';
-import { METRICS_HEADER, metricsRows, table } from './common.js';
+import type { LoadedBundle } from '../bundle/types.js';
+import { METRICS_HEADER, metricsRows, progressReporter, readSource, skipNullRowsOption, table } from './common.js';
+
+/**
+ * `evaluate BUNDLE --csv LATER.csv`: the bundle scored on bars after its history by the live
+ * monitoring itself (./evaluate-later.ts), printed as `forecast monitor` prints it.
+ */
+async function evaluateOnLaterBars(bundle: LoadedBundle, csv: string, opts: { json?: boolean; skipNullRows?: boolean }): Promise<void> {
+  const { series } = await readSource(csv, bundle.manifest.featureSet.numberParsing, { skipNullRows: opts.skipNullRows });
+  // fastify, the store and the monitoring are loaded only for this: the other commands start without them.
+  const [{ evaluateLater }, { describeMonitoring }] = await Promise.all([import('./evaluate-later.js'), import('./monitor.js')]);
+  const progress = progressReporter();
+  const file = basename(csv);
+  const result = await (async () => {
+    try {
+      return await evaluateLater(bundle, series, file, (done, total) => progress.update(`forecasting the bars of ${file} one request each`, done, total));
+    } finally {
+      progress.stop();
+    }
+  })();
+  if (opts.json) {
+    console.log(JSON.stringify(result.report, null, 2));
+    return;
+  }
+  const m = bundle.manifest;
+  console.log(`${bundle.id}: ${m.featureSet.name} features, ${m.model.kind}, trained on ${m.source.file} (${m.source.firstDate} .. ${m.source.lastDate})`);
+  console.log(
+    `scored on ${file}: ${result.newBars} bar${result.newBars === 1 ? '' : 's'} after its history (${result.firstDate} .. ${result.lastDate}), ` +
+      `each sent as one request to the service run in this process, and scored by its live monitoring` +
+      (result.oldBars > 0 ? `; ${result.oldBars} earlier bar${result.oldBars === 1 ? '' : 's'} equal to the bundle's history, skipped` : ''),
+  );
+  console.log(`(the last bar's forecast is logged but not scored: its next bar is not in the file)\n`);
+  console.log(describeMonitoring(result.card, [result.report]));
+}
 
 export function registerEvaluate(program: Command): void {
   program
     .command('evaluate')
-    .description('verify a bundle, print its test-set metrics and forecasts, and draw its evaluation charts (SVG and PNG) into the bundle folder')
+    .description(
+      'verify a bundle, print its test-set metrics and forecasts, and draw its evaluation charts (SVG and PNG) into the bundle folder; ' +
+        "with --csv, score it instead on later bars, as the service's live monitoring scores them",
+    )
     .argument('<dir>', 'bundle folder')
-    .option('--json', 'print metrics and forecasts as JSON')
+    .option('--json', 'print metrics and forecasts as JSON (with --csv: the monitoring report)')
     .option('--no-charts', 'do not write charts')
-    .action(async (dir: string, opts: { json?: boolean; charts: boolean }) => {
+    .option(
+      '--csv <file>',
+      "score the bundle on this CSV's bars after its history: each is sent as one request to the service, run in this process on an " +
+        "in-memory store seeded with the bundle's history, and the service's live monitoring report is printed (windows 20/60/250/all, " +
+        "baselines, state, drift); bars up to the history's last date must equal the bundle's and are skipped",
+    )
+    .addOption(skipNullRowsOption())
+    .action(async (dir: string, opts: { json?: boolean; charts: boolean; csv?: string; skipNullRows?: boolean }) => {
       // Loading recomputes every evaluation forecast from the bundle's history and refuses a mismatch.
       const bundle = await loadBundle(dir);
+      if (opts.csv !== undefined) return evaluateOnLaterBars(bundle, opts.csv, opts);
       const m = bundle.manifest;
       const { dates, yTrue, yPred } = m.evaluation;
       const charts: string[] = [];

@@ -2,8 +2,9 @@
  * Live accuracy: the scored forecasts of a model version (each joined to its realised target
  * close[t+1] / close[t]) turned into the same metrics as the offline evaluation, over rolling
  * windows and since deployment, beside the naive baselines on the same bars, and judged against the
- * offline evaluation. Pure: the service feeds it rows from the forecast log, `forecast evaluate
- * --csv` feeds it rows it computes from a file, so offline and live figures are computed one way.
+ * offline evaluation. Pure: the service feeds it rows from its forecast log, and `forecast
+ * evaluate --csv` runs the service itself over a file's bars, so offline and live figures are
+ * computed one way.
  */
 import { regressionMetrics } from '../models/metrics.js';
 

@@ -25,6 +25,8 @@ import type { ModelRegistry, ServedModel } from './registry.js';
 
 /** Scorings per process between retention checks of a model (each reads the log's newest rows). */
 const COMPACT_EVERY = 50;
+/** Gauges are recomputed at most this often per model (ms). */
+const GAUGE_REFRESH_MS = 5000;
 /** Rows folded into the compacted summary per transaction. */
 const COMPACT_CHUNK = 1000;
 
@@ -126,23 +128,36 @@ export class LiveMonitor {
     return o;
   }
 
-  private readonly gaugeRefresh = new Set<string>();
+  /** Gauge refreshes waiting for their turn, by model; the one running, by model; when each model's last one started. */
+  private readonly gaugeTimers = new Map<string, NodeJS.Timeout>();
+  private readonly gaugeRuns = new Map<string, Promise<void>>();
+  private readonly gaugeLast = new Map<string, number>();
 
   /**
    * New scores move the gauges (and may change the state, which is logged): the model's reports are
-   * computed again, off every request's path (a request waits for the scoring, not for this), at most
-   * one refresh per model at a time.
+   * computed again, off every request's path (a request waits for the scoring, not for this), and at
+   * most once per GAUGE_REFRESH_MS per model. A report reads the whole retained log, so refreshing
+   * after every scoring would make a burst of bars (a backfill, `evaluate --csv`) cost the square of
+   * its length.
    */
   private refreshGauges(name: string): void {
-    if (this.closed || this.gaugeRefresh.has(name)) return;
-    this.gaugeRefresh.add(name);
-    setImmediate(() => {
-      void (async () => {
+    if (this.closed || this.gaugeTimers.has(name)) return;
+    const wait = Math.max(0, (this.gaugeLast.get(name) ?? Number.NEGATIVE_INFINITY) + GAUGE_REFRESH_MS - performance.now());
+    const timer = setTimeout(() => {
+      this.gaugeTimers.delete(name);
+      this.gaugeLast.set(name, performance.now());
+      const run = (async () => {
+        await this.gaugeRuns.get(name);
         for (const v of this.registry.versions(name)) if (!this.closed) await this.computeReport(v);
       })()
         .catch((err: unknown) => this.log.warn({ err, model: name }, 'live monitoring could not refresh its gauges'))
-        .finally(() => this.gaugeRefresh.delete(name));
-    });
+        .finally(() => {
+          if (this.gaugeRuns.get(name) === run) this.gaugeRuns.delete(name);
+        });
+      this.gaugeRuns.set(name, run);
+    }, wait);
+    timer.unref();
+    this.gaugeTimers.set(name, timer);
   }
 
   /** The version's live report, from the shared log, after this process's own logging and scoring finished. */
@@ -253,8 +268,10 @@ export class LiveMonitor {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.gaugeTimers.values()) clearTimeout(t);
+    this.gaugeTimers.clear();
     await this.tracker.close();
-    while (this.gaugeRefresh.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.all(this.gaugeRuns.values());
   }
 }
 
