@@ -11,6 +11,10 @@
  *     evaluation only on a date where the next close changes that bar's true range; the test derives
  *     those dates from the bars itself. Once every bar is stored, the whole range in one request
  *     again equals the evaluation.
+ * (b) is replayed three ways, each ending with live monitoring over the test period equal to the offline
+ *     evaluation: one process on SQLite; two worker processes (node:cluster) on one SQLite file, a fresh
+ *     connection per bar so the bars land on either worker; and two replicas (separate processes) on one
+ *     PostgreSQL schema, alternating per bar, the monitoring read from both.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { join } from 'node:path';
@@ -24,6 +28,7 @@ import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { needsReference, writeReferenceBundle } from '../helpers/reference.js';
 import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { call, KEY, tempDir } from './helpers/http.js';
+import { spawnServer, type ServerProcess } from './helpers/process.js';
 
 const withReference = needsReference('MSFT.csv', 'dtree_model.pkl', 'scaler_ml.pkl');
 
@@ -55,11 +60,24 @@ withReference.describe('parity: the served reference model equals the offline ev
     return startServer({ ...store, bundleDir, port: 0, host: '127.0.0.1', workers: 1, apiKeys: [KEY], logger: false, handleSignals: false });
   }
 
-  /** Posts bars [start, end) in one request; the forecasts. */
-  async function post(url: string, start: number, end: number): Promise<{ forecasts: Forecast[]; history: { added: number; unchanged: number; bars: number } }> {
-    const r = await call(url, '/forecast', { body: seriesToSplitJson(series, { start, end }) });
+  /** `startServer` in its own process (tsx), e.g. with `workers: 2` (node:cluster), or as one replica. */
+  function spawn(store: Pick<StoreSelection, 'sqlitePath' | 'databaseUrl' | 'databaseSchema'>, workers: number): Promise<ServerProcess> {
+    return spawnServer({ ...store, bundleDir, port: 0, host: '127.0.0.1', workers, apiKeys: [KEY], logger: false });
+  }
+
+  /**
+   * Posts bars [start, end) in one request; the forecasts, and which worker answered (`fresh`: on a
+   * new connection, so node:cluster's connection routing picks the worker per request).
+   */
+  async function post(
+    url: string,
+    start: number,
+    end: number,
+    fresh = false,
+  ): Promise<{ forecasts: Forecast[]; history: { added: number; unchanged: number; bars: number }; worker: string | null }> {
+    const r = await call(url, '/forecast', { body: seriesToSplitJson(series, { start, end }), headers: fresh ? { connection: 'close' } : {} });
     expect(r.status, r.text).toBe(200);
-    return r.body;
+    return { ...r.body, worker: r.headers.get('x-worker-id') };
   }
 
   /** Evaluation dates whose served forecast is not Object.is-equal to the offline one. */
@@ -79,8 +97,8 @@ withReference.describe('parity: the served reference model equals the offline ev
    * forecast scored once its next bar arrived, from its final features (the look-ahead atr included),
    * by the same metric functions.
    */
-  async function expectLiveEqualsOffline(url: string): Promise<void> {
-    const r = await call(url, `/models/${MODEL}/monitoring`);
+  async function expectLiveEqualsOffline(url: string, fresh = false): Promise<string | null> {
+    const r = await call(url, `/models/${MODEL}/monitoring`, { headers: fresh ? { connection: 'close' } : {} });
     expect(r.status, r.text).toBe(200);
     const all = r.body.live.find((w: { window: unknown }) => w.window === 'all');
     const test = manifest.metrics.test;
@@ -90,6 +108,88 @@ withReference.describe('parity: the served reference model equals the offline ev
     expect(Math.abs(all.persistence.mse - b.persistence.metrics.mse)).toBeLessThanOrEqual(1e-12);
     expect(Math.abs(all.training_mean.mae - b.trainingMean.metrics.mae)).toBeLessThanOrEqual(1e-12);
     expect(r.body.offline.test).toMatchObject(test);
+    return r.headers.get('x-worker-id');
+  }
+
+  /** The bar index after CUT_DATE: the first bar a replay posts. */
+  const cutIndex = () => series.date.indexOf(CUT_DATE) + 1;
+
+  /**
+   * Seeds a store with the history up to 2014-10-01 through the store's own API (so the service does
+   * not seed it from the bundle's full history.csv).
+   */
+  async function seedCut(store: Pick<StoreSelection, 'sqlitePath' | 'databaseUrl' | 'databaseSchema'>): Promise<void> {
+    const s = await openHistoryStore(store);
+    try {
+      expect(await s.ensureModel(MODEL, sliceSeries(series, 0, cutIndex()))).toEqual({ version: 1, seeded: true });
+    } finally {
+      await s.close();
+    }
+  }
+
+  /**
+   * Replays the bars after the cut one per request, bar i to `urlFor(i)` (`fresh` connections: the
+   * worker is picked per request), each answered for the newest stored bar, provisional. Once the bar
+   * after the last test date is stored, `monitoringCheck` runs (live monitoring equals the offline
+   * evaluation). Returns the served forecasts by date, how many bars each server (url and worker id)
+   * stored, and the replay's wall time.
+   */
+  async function replay(
+    urlFor: (i: number) => string,
+    monitoringCheck: () => Promise<void>,
+    fresh = false,
+  ): Promise<{ served: Map<string, number | null>; storedBy: Map<string, number>; ms: number }> {
+    const t0 = performance.now();
+    const served = new Map<string, number | null>();
+    const storedBy = new Map<string, number>();
+    let checked = false;
+    for (let i = cutIndex(); i < n; i++) {
+      const url = urlFor(i);
+      const out = await post(url, i, i + 1, fresh);
+      expect(out.history).toMatchObject({ added: 1, bars: i + 1 });
+      expect(out.forecasts[0]).toMatchObject({ date: series.date[i], provisional: true });
+      served.set(series.date[i], out.forecasts[0].y_pred);
+      const by = `${url} worker ${out.worker ?? '-'}`;
+      storedBy.set(by, (storedBy.get(by) ?? 0) + 1);
+      // The bar after the last test date is stored: every test date's forecast is scored.
+      if (series.date[i - 1] === LAST_TEST_DATE) {
+        await monitoringCheck();
+        checked = true;
+      }
+    }
+    expect(checked).toBe(true);
+    return { served, storedBy, ms: performance.now() - t0 };
+  }
+
+  /**
+   * A replayed forecast may differ from the evaluation only on a date where the next bar's close
+   * widens the true range beyond high - low (tr = max(high - low, high - close[t+1], low - close[t+1]),
+   * FEATURES.md §3), i.e. where the final atr differs from the provisional one the newest bar gets;
+   * derived here from the bars, independently of the service. Returns the log line's facts.
+   */
+  function expectOnlyLookaheadDiffers(served: ReadonlyMap<string, number | null>): { lookaheadTestDates: number; differing: string[]; unexplained: string[] } {
+    const { high, low, close, date } = series;
+    const lookahead = new Set<string>();
+    for (let i = cutIndex(); i + 1 < n; i++) {
+      const highLow = high[i] - low[i];
+      if (Math.max(highLow, high[i] - close[i + 1], low[i] - close[i + 1]) !== highLow) lookahead.add(date[i]);
+    }
+    const differing = differingDates(served);
+    const unexplained = differing.filter((d) => !lookahead.has(d));
+    const lookaheadTestDates = manifest.evaluation.dates.filter((d) => lookahead.has(d)).length;
+    // A forecast may differ only where the look-ahead atr does (FEATURES.md §6) ...
+    expect(unexplained).toEqual([]);
+    // ... and the provisional path was really exercised: on these dates the newest bar's features
+    // differed from the final ones.
+    expect(lookaheadTestDates).toBeGreaterThan(0);
+    return { lookaheadTestDates, differing, unexplained };
+  }
+
+  /** Every bar stored: the whole range again, in one request, is the offline evaluation exactly. */
+  async function expectWholeRangeAgain(url: string): Promise<void> {
+    const again = await post(url, n - TAIL, n);
+    expect(again.history).toMatchObject({ bars: n, added: 0, unchanged: TAIL });
+    expectEvaluation(again.forecasts);
   }
 
   beforeAll(async () => {
@@ -139,61 +239,79 @@ withReference.describe('parity: the served reference model equals the offline ev
   });
 
   it('(b) history cut at 2014-10-01, then one bar per request: only dates whose next close changes the look-ahead atr differ', async () => {
-    const cut = series.date.indexOf(CUT_DATE) + 1;
-    // The store starts with the history up to 2014-10-01 (seeded through the store's own API, so the
-    // service does not seed it from the bundle's full history.csv).
     const sqlitePath = join(tmp.dir, 'b.sqlite');
-    const store = await openHistoryStore({ sqlitePath });
-    try {
-      expect(await store.ensureModel(MODEL, sliceSeries(series, 0, cut))).toEqual({ version: 1, seeded: true });
-    } finally {
-      await store.close();
-    }
+    await seedCut({ sqlitePath });
     const srv = await serve({ sqlitePath });
     try {
-      const served = new Map<string, number | null>();
-      for (let i = cut; i < n; i++) {
-        const out = await post(srv.url, i, i + 1);
-        expect(out.history).toMatchObject({ added: 1, bars: i + 1 });
-        expect(out.forecasts[0]).toMatchObject({ date: series.date[i], provisional: true });
-        served.set(series.date[i], out.forecasts[0].y_pred);
-        // The bar after the last test date is stored: every test date's forecast is scored.
-        if (series.date[i - 1] === LAST_TEST_DATE) await expectLiveEqualsOffline(srv.url);
-      }
-
-      // Independently of the service: the dates where the next bar's close widens the true range
-      // beyond high - low (tr = max(high - low, high - close[t+1], low - close[t+1]), FEATURES.md §3),
-      // i.e. where the final atr differs from the provisional one the newest bar gets.
-      const { high, low, close, date } = series;
-      const lookahead = new Set<string>();
-      for (let i = cut; i + 1 < n; i++) {
-        const highLow = high[i] - low[i];
-        if (Math.max(highLow, high[i] - close[i + 1], low[i] - close[i + 1]) !== highLow) lookahead.add(date[i]);
-      }
-      const differing = differingDates(served);
-      const unexplained = differing.filter((d) => !lookahead.has(d));
+      const { served, ms } = await replay(
+        () => srv.url,
+        async () => void (await expectLiveEqualsOffline(srv.url)),
+      );
+      const { lookaheadTestDates, differing, unexplained } = expectOnlyLookaheadDiffers(served);
       const ev = manifest.evaluation;
-      const lookaheadTestDates = ev.dates.filter((d) => lookahead.has(d)).length;
       console.log(
-        `parity (b): one bar per request from ${series.date[cut]} (each the newest stored bar, its atr provisional: high - low only, ` +
+        `parity (b): one bar per request from ${series.date[cutIndex()]} (each the newest stored bar, its atr provisional: high - low only, ` +
           `FEATURES.md §3 atr). On ${lookaheadTestDates} of the ${ev.dates.length} test dates the next close is below the bar's low ` +
           `(MSFT's close is the adjusted close, its low is not), so the evaluation's look-ahead atr differs from the provisional one; ` +
           `${differing.length} forecast(s) differ from the offline evaluation` +
           (differing.length ? `, on ${differing.slice(0, 5).join(', ')}${differing.length > 5 ? ', ...' : ''}` : ' (the provisional atr never changes the tree\'s answer there)') +
-          `; differences on other dates: ${unexplained.length}.`,
+          `; differences on other dates: ${unexplained.length}. Replay: ${served.size} requests in ${Math.round(ms)} ms.`,
       );
-      // A forecast may differ only where the look-ahead atr does (FEATURES.md §6) ...
-      expect(unexplained).toEqual([]);
-      // ... and the provisional path was really exercised: on these dates the newest bar's features
-      // differed from the final ones. (With the reference tree no forecast changes: see the log line.)
-      expect(lookaheadTestDates).toBeGreaterThan(0);
-
-      // Every bar stored: the whole range again, in one request, is the offline evaluation exactly.
-      const again = await post(srv.url, n - TAIL, n);
-      expect(again.history).toMatchObject({ bars: n, added: 0, unchanged: TAIL });
-      expectEvaluation(again.forecasts);
+      await expectWholeRangeAgain(srv.url);
     } finally {
       await srv.close();
+    }
+  });
+
+  it('(b) with two workers on one SQLite file: bars land on either worker, live monitoring from either equals the evaluation', async () => {
+    const sqlitePath = join(tmp.dir, 'b-workers.sqlite');
+    await seedCut({ sqlitePath });
+    const srv = await spawn({ sqlitePath }, 2);
+    try {
+      // Each request that stored a bar was answered after its own worker logged and scored it, so the
+      // log is complete as seen from either worker: read it until both workers have answered.
+      const checkBothWorkers = async () => {
+        const answered = new Set<string | null>();
+        for (let k = 0; k < 20 && answered.size < 2; k++) answered.add(await expectLiveEqualsOffline(srv.url, true));
+        expect(answered.size, `workers answering GET /monitoring: ${[...answered].join(', ')}`).toBe(2);
+        expect(answered.has(null)).toBe(false);
+      };
+      const { served, storedBy, ms } = await replay(() => srv.url, checkBothWorkers, true);
+      // Both workers stored bars (node:cluster routing, a connection per request).
+      expect(storedBy.size).toBe(2);
+      for (const count of storedBy.values()) expect(count).toBeGreaterThan(0);
+      expectOnlyLookaheadDiffers(served);
+      console.log(`parity (b, two workers): ${served.size} requests in ${Math.round(ms)} ms; bars stored by ${JSON.stringify(Object.fromEntries(storedBy))}.`);
+      await expectWholeRangeAgain(srv.url);
+    } finally {
+      expect(await srv.stop()).toBe(0);
+    }
+  });
+
+  withPostgres.it('(b) with two replicas on one PostgreSQL schema: bars alternate between them, live monitoring from both equals the evaluation', async () => {
+    const schema = uniqueSchema('parity_replicas');
+    const store = { databaseUrl: PG_URL, databaseSchema: schema };
+    const replicas: ServerProcess[] = [];
+    try {
+      await seedCut(store);
+      replicas.push(...(await Promise.all([spawn(store, 1), spawn(store, 1)])));
+      const [r0, r1] = replicas;
+      const checkBothReplicas = async () => {
+        await expectLiveEqualsOffline(r0.url);
+        await expectLiveEqualsOffline(r1.url);
+      };
+      const { served, storedBy, ms } = await replay((i) => replicas[i % 2].url, checkBothReplicas);
+      expect(storedBy.size).toBe(2);
+      expectOnlyLookaheadDiffers(served);
+      console.log(`parity (b, two replicas on PostgreSQL): ${served.size} requests in ${Math.round(ms)} ms; bars stored by ${JSON.stringify(Object.fromEntries(storedBy))}.`);
+      await expectWholeRangeAgain(r0.url);
+      await expectWholeRangeAgain(r1.url);
+    } finally {
+      const codes = await Promise.all(replicas.map((r) => r.stop()));
+      const s = new PostgresHistoryStore({ connectionString: PG_URL, schema });
+      await s.dropSchema();
+      await s.close();
+      expect(codes).toEqual(replicas.map(() => 0));
     }
   });
 });
