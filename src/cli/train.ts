@@ -8,6 +8,7 @@ import { compareTrees, describeTreeDifference } from '../models/tree/index.js';
 import { compareLinearModels, describeLinearDifference, FeaturePipeline, modelFromState, regressionMetrics, takeRows } from '../models/index.js';
 import { DEFAULT_LEARN_FRACTION, MODERN_RECIPE, REFERENCE_RECIPE, type Recipe } from '../training/recipe.js';
 import { modelRows, train } from '../training/train.js';
+import { meanFoldBaselines } from '../training/baselines.js';
 import {
   bundleIdentity,
   checkBundleOut,
@@ -184,7 +185,15 @@ export function registerTrain(program: Command): void {
       const rows = m.training.folds.flatMap((f) =>
         metricsRows(`fold ${f.fold} (train ${f.train[0]}..${f.train[1] - 1}, validate ${f.validation[0]}..${f.validation[1] - 1})`, f.metrics, f.baselines),
       );
-      if (m.metrics.cv) rows.push(metricsRow('cross-validation mean', m.metrics.cv));
+      if (m.metrics.cv) {
+        rows.push(metricsRow('cross-validation mean', m.metrics.cv));
+        const b = meanFoldBaselines(m.training.folds, m.metrics.cv);
+        if (b)
+          rows.push(
+            [...metricsRow('  baseline: persistence (y = 1)', b.persistence), b.beatsPersistence ? 'yes' : 'no'],
+            [...metricsRow("  baseline: training mean (each fold's)", b.trainingMean), b.beatsTrainingMean ? 'yes' : 'no'],
+          );
+      }
       rows.push(...metricsRows(`test (${m.evaluation.dates[0]} .. ${m.evaluation.dates.at(-1)})`, m.metrics.test, m.metrics.baselines));
 
       if (comparison) {

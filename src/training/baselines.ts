@@ -21,3 +21,21 @@ export function baselines(trainTargets: ArrayLike<number>, evalTargets: ArrayLik
   };
   return { persistence: report(1), trainingMean: report(trainingMean) };
 }
+
+/** The cross-validation mean: each metric averaged over the folds (rows: their total), as the seed reported it. */
+export function meanOfMetrics(list: readonly RegressionMetrics[]): RegressionMetrics | null {
+  if (list.length === 0) return null;
+  const avg = (f: (m: RegressionMetrics) => number) => list.reduce((s, m) => s + f(m), 0) / list.length;
+  return { mae: avg((m) => m.mae), mse: avg((m) => m.mse), r2: avg((m) => m.r2), rows: list.reduce((s, m) => s + m.rows, 0) };
+}
+
+/**
+ * The folds' baselines averaged like the model's cross-validation mean, beside it; null unless
+ * every fold recorded them. The training-mean baseline forecasts each fold's own training mean.
+ */
+export function meanFoldBaselines(folds: readonly { baselines?: Baselines }[], cv: RegressionMetrics): { persistence: RegressionMetrics; trainingMean: RegressionMetrics; beatsPersistence: boolean; beatsTrainingMean: boolean } | null {
+  if (folds.length === 0 || folds.some((f) => !f.baselines)) return null;
+  const persistence = meanOfMetrics(folds.map((f) => f.baselines!.persistence.metrics))!;
+  const trainingMean = meanOfMetrics(folds.map((f) => f.baselines!.trainingMean.metrics))!;
+  return { persistence, trainingMean, beatsPersistence: cv.mse < persistence.mse, beatsTrainingMean: cv.mse < trainingMean.mse };
+}

@@ -19,7 +19,7 @@ import {
 } from '../models/index.js';
 import { createMatrix } from '../models/matrix.js';
 import { featureDistribution } from '../monitor/drift.js';
-import { baselines } from './baselines.js';
+import { baselines, meanOfMetrics } from './baselines.js';
 import { DEFAULT_LEARN_FRACTION, MODERN_RECIPE, REFERENCE_RECIPE, type Recipe, type TreeHyperparameters } from './recipe.js';
 
 export interface TrainOptions {
@@ -85,9 +85,7 @@ function makeModel(kind: 'tree' | 'linear', hyper: TreeHyperparameters): Estimat
 }
 
 function meanMetrics(folds: FoldReport[]): RegressionMetrics | null {
-  if (folds.length === 0) return null;
-  const avg = (f: (m: RegressionMetrics) => number) => folds.reduce((s, r) => s + f(r.metrics), 0) / folds.length;
-  return { mae: avg((m) => m.mae), mse: avg((m) => m.mse), r2: avg((m) => m.r2), rows: folds.reduce((s, r) => s + r.metrics.rows, 0) };
+  return meanOfMetrics(folds.map((f) => f.metrics));
 }
 
 /**

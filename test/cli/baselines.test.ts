@@ -59,6 +59,15 @@ describe('forecast train and evaluate report the naive baselines beside the mode
     const m = (await loadBundle(out)).manifest;
     expectBaselineRows(res.stdout, 'test (', m.metrics.baselines!);
     for (const f of m.training.folds) expectBaselineRows(res.stdout, `fold ${f.fold} (`, f.baselines!);
+    // The cross-validation mean row has its baselines too: each averaged over the folds like the model's.
+    const cv = rowAfter(res.stdout, -1, 'cross-validation mean');
+    const mean = (k: 'mae' | 'mse' | 'r2', b: 'persistence' | 'trainingMean') => m.training.folds.reduce((s, f) => s + f.baselines![b].metrics[k], 0) / m.training.folds.length;
+    const rows = m.training.folds.reduce((s, f) => s + f.metrics.rows, 0);
+    for (const [label, b] of [['  baseline: persistence (y = 1)', 'persistence'], ["  baseline: training mean (each fold's)", 'trainingMean']] as const) {
+      const row = rowAfter(res.stdout, cv.index, label);
+      expect(row.index).toBe(cv.index + (b === 'persistence' ? 1 : 2));
+      expect(row.cells).toEqual([String(rows), mean('mae', b).toPrecision(8), mean('mse', b).toPrecision(8), mean('r2', b).toPrecision(8), m.metrics.cv!.mse < mean('mse', b) ? 'yes' : 'no']);
+    }
   });
 
   it('evaluate prints the same baseline rows, and --json carries them', async () => {
