@@ -87,6 +87,9 @@ export const FIRST_REQUEST_GRACE_MS = 2000;
 /** Connections a worker may have been sent but not yet acknowledged; the rest wait in the primary. */
 const UNACKED_PER_WORKER = 2;
 
+/** Worker exits before loading, in a row and before anything served, that end the start (see spawn). */
+const UNLOADABLE_WORKERS = 3;
+
 export function restartDelay(failuresInARow: number): number {
   return Math.min(RESTART_BASE_MS * 2 ** Math.min(failuresInARow, 20), RESTART_MAX_MS);
 }
@@ -485,8 +488,10 @@ async function startCluster(
   const ts = here.endsWith('.ts');
   cluster.setupPrimary({
     exec: join(dirname(here), ts ? 'worker.ts' : 'worker.js'),
-    // Running from source: workers load TypeScript through tsx, like the primary.
-    execArgv: workerExecArgv(ts ? ['--import', 'tsx'] : process.execArgv),
+    // Running from source: workers load TypeScript through tsx, like the primary. Resolved from this
+    // file: a bare `tsx` is looked up from the working folder, and a service started from any other
+    // folder than the clone's would have workers that cannot load.
+    execArgv: workerExecArgv(ts ? ['--import', import.meta.resolve('tsx')] : process.execArgv),
     args: [],
   });
   // prom-client is loaded by the first metrics request: a primary starts sooner without it.
@@ -544,9 +549,12 @@ async function startCluster(
   // Observed by the caller only while starting; no unhandled rejection afterwards.
   started.catch(() => undefined);
 
+  // Workers that exited before their module even loaded, in a row, before any worker ever served.
+  let unloadable = 0;
   const spawn = (slot: Slot): void => {
     const w = cluster.fork();
     slot.worker = w;
+    let loaded = false;
     let servingSince: number | null = null;
     let failure: { message: string; code?: string } | null = null;
     const startTimer = setTimeout(() => {
@@ -558,6 +566,8 @@ async function startCluster(
     w.on('message', (m: ClusterMessage) => {
       if (!m || typeof m !== 'object') return;
       if (m.type === 'forecast:hello') {
+        loaded = true;
+        unloadable = 0;
         // Sent once the worker's module has loaded and listens for messages.
         w.send({ type: 'forecast:start', config, logger } satisfies ClusterMessage);
       } else if (m.type === 'forecast:ready') {
@@ -596,6 +606,15 @@ async function startCluster(
         if (!allServedOnce()) startup.reject(err);
         else if (handleSignals) void close().then(() => process.exit(1));
         else void close();
+        return;
+      }
+      // A worker whose code cannot load (a missing module, a broken install) will not load the next
+      // time either: before anything has served, a few such exits in a row stop the start with one
+      // line, rather than a restart loop that never serves and never says why (its error is above).
+      if (!loaded && !slots.some((s) => s.servedOnce) && ++unloadable >= UNLOADABLE_WORKERS) {
+        const message = `workers cannot load their code: ${unloadable} exited (${signal ?? `code ${code}`}) before loading, each with the error printed above`;
+        log('fatal', `cannot serve: ${message}`);
+        startup.reject(new Error(message));
         return;
       }
       const servedMs = servingSince === null ? 0 : Date.now() - servingSince;

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,7 +14,7 @@ import { startTcpProxy, type LocalTcpProxy } from '../helpers/tcp-proxy.js';
 import { needsPostgres, PG_URL, uniqueSchema } from '../store/pg-helper.js';
 import { tinySeries, writeTinyBundle, type TinySpec } from './helpers/bundles.js';
 import { KEY, tempDir } from './helpers/http.js';
-import { alive, childPids, launchServer, spawnServer, spawnTracked, until, WORKER_COMMAND } from './helpers/process.js';
+import { alive, childPids, launchServer, REPO, spawnServer, spawnTracked, until, WORKER_COMMAND } from './helpers/process.js';
 
 const SPEC: TinySpec = { name: 'acme', version: '1', seed: 8 };
 const history = tinySeries(SPEC);
@@ -238,6 +238,24 @@ describe('the cluster primary supervises its workers', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('workers that cannot load their code (a broken install): the start stops with one line instead of restarting forever', async () => {
+    // A copy of the sources without the worker module: the primary loads, every worker it forks cannot.
+    const copy = join(tmp.dir, 'broken-install');
+    cpSync(join(REPO, 'src'), join(copy, 'src'), { recursive: true });
+    cpSync(join(REPO, 'package.json'), join(copy, 'package.json'));
+    symlinkSync(join(REPO, 'node_modules'), join(copy, 'node_modules'));
+    rmSync(join(copy, 'src', 'serve', 'worker.ts'));
+    const cli = spawnTracked(process.execPath, ['--import', 'tsx', join(copy, 'src', 'cli', 'index.ts'), 'serve', bundleDir, '--port', '0', '--workers', '2'], {
+      API_KEYS: KEY,
+      HOST: '127.0.0.1',
+      HISTORY_DB: join(tmp.dir, 'broken.sqlite'),
+    });
+    servers.push(cli);
+    const code = await Promise.race([cli.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 60_000))]);
+    expect(code, cli.output()).toBe(1);
+    expect(cli.output()).toContain('workers cannot load their code: 3 exited');
   });
 });
 
