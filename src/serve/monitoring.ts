@@ -4,7 +4,6 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { DriftHistogram, driftReport, type DriftReport } from '../monitor/drift.js';
-import type { ForecastOutcome } from './forecast.js';
 import {
   addScoreSums,
   forecastScores,
@@ -17,8 +16,8 @@ import {
   type StateJudgement,
   type WindowReport,
 } from '../monitor/live.js';
-import type { ForecastLogRow } from '../store/types.js';
-import type { HistoryStore } from '../store/types.js';
+import type { ForecastLogRow, HistoryStore } from '../store/types.js';
+import type { ForecastOutcome } from './forecast.js';
 import { LiveTracker } from './live-tracker.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { ModelRegistry, ServedModel } from './registry.js';
@@ -79,10 +78,11 @@ export class LiveMonitor {
     /** Rows kept per version (MONITOR_RETENTION). */
     private readonly retention: number,
   ) {
-    this.tracker = new LiveTracker(store, registry, log, (name, scored) => this.maybeCompact(name, scored));
+    this.tracker = new LiveTracker(store, registry, log, (name, scored) => this.afterScoring(name, scored));
   }
 
-  private async maybeCompact(name: string, scored: number): Promise<void> {
+  /** New scores: the gauges follow (throttled), and every COMPACT_EVERY scorings the retention is applied. */
+  private async afterScoring(name: string, scored: number): Promise<void> {
     this.refreshGauges(name);
     const n = (this.scoredSinceCheck.get(name) ?? 0) + scored;
     this.scoredSinceCheck.set(name, n);
