@@ -33,14 +33,19 @@ export class PolynomialFeatures {
     return this;
   }
 
+  /** The inputs each output column multiplies, in output order: `[]` (the bias), `[i]`, then `[i, j]` for i <= j. */
+  outputTerms(): number[][] {
+    const k = this.fitted().nInputFeatures;
+    const out: number[][] = [[]];
+    for (let i = 0; i < k; i++) out.push([i]);
+    for (let i = 0; i < k; i++) for (let j = i; j < k; j++) out.push([i, j]);
+    return out;
+  }
+
   /** Output column names in scikit-learn's `get_feature_names_out` style (`1`, `x0`, `x0 x1`, `x0^2`). */
   featureNames(inputNames?: readonly string[]): string[] {
-    const k = this.fitted().nInputFeatures;
     const name = (i: number) => inputNames?.[i] ?? `x${i}`;
-    const out = ['1'];
-    for (let i = 0; i < k; i++) out.push(name(i));
-    for (let i = 0; i < k; i++) for (let j = i; j < k; j++) out.push(i === j ? `${name(i)}^2` : `${name(i)} ${name(j)}`);
-    return out;
+    return this.outputTerms().map((t) => (t.length === 0 ? '1' : t.length === 1 ? name(t[0]) : t[0] === t[1] ? `${name(t[0])}^2` : `${name(t[0])} ${name(t[1])}`));
   }
 
   private fitted(): PolynomialState {

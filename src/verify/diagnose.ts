@@ -11,7 +11,7 @@
 import type { LoadedBundle } from '../bundle/types.js';
 import { barAt, sliceSeries } from '../data/bars.js';
 import type { FeatureTable } from '../features/types.js';
-import type { TreeState } from '../models/types.js';
+import { DecisionTreeRegressor } from '../models/tree/index.js';
 
 export type MismatchCause = 'no_forecast' | 'lookahead' | 'model' | 'features' | 'unknown';
 
@@ -43,14 +43,14 @@ const MAX_SPLITS = 3;
 export class MismatchDiagnoser {
   private table: FeatureTable | null = null;
   private readonly index = new Map<string, number>();
-  private readonly tree: TreeState | null;
-  private leafValues: Set<number> | null = null;
+  /** The pipeline's own tree: the one object that predicts, so its traversal and leaves are the forecast's. */
+  private readonly tree: DecisionTreeRegressor | null;
   private inputNames: { name: string; features: string[] }[] | null = null;
 
   constructor(private readonly bundle: LoadedBundle) {
     bundle.history.date.forEach((d, i) => this.index.set(d, i));
-    const model = bundle.manifest.model;
-    this.tree = model.kind === 'decision_tree_regressor' ? model : null;
+    const model = bundle.pipeline.model;
+    this.tree = model instanceof DecisionTreeRegressor ? model : null;
   }
 
   diagnose(date: string, deployed: number | null, reason?: string): Diagnosis {
@@ -116,12 +116,12 @@ export class MismatchDiagnoser {
   private treeEvidence(date: string, i: number, deployed: number): Diagnosis | null {
     const tree = this.tree;
     if (!tree) return null;
-    this.leafValues ??= new Set(tree.value.filter((_, node) => tree.leftChild[node] === -1));
-    if (!this.leafValues.has(deployed)) {
+    const leafValues = tree.leafValues();
+    if (!leafValues.has(deployed)) {
       return {
         cause: 'model',
         explanation:
-          `${deployed} is not a forecast the bundle's tree can give (none of its ${this.leafValues.size} leaves holds it): ` +
+          `${deployed} is not a forecast the bundle's tree can give (none of its ${leafValues.size} leaves holds it): ` +
           `the service's model differs from the bundle's; different features alone cannot explain it`,
         features: [],
       };
@@ -132,14 +132,11 @@ export class MismatchDiagnoser {
     const x = pipeline.transform({ rows: 1, cols: row.length, data: row }).data;
     const names = this.modelInputNames();
     const splits: SplitEvidence[] = [];
-    for (let node = 0; tree.leftChild[node] !== -1; ) {
-      const f = tree.feature[node];
-      const value = Math.fround(x[f]);
-      const goesLeft = value <= tree.threshold[node];
-      const other = goesLeft ? tree.rightChild[node] : tree.leftChild[node];
-      if (splits.length < MAX_SPLITS && subtreeHolds(tree, other, deployed))
-        splits.push({ node, input: names[f].name, features: names[f].features, threshold: tree.threshold[node], value, bundleBranch: goesLeft ? 'left' : 'right' });
-      node = goesLeft ? tree.leftChild[node] : tree.rightChild[node];
+    for (const step of tree.decisionPath(x)) {
+      if (splits.length >= MAX_SPLITS) break;
+      if (!tree.subtreeHolds(step.other, deployed)) continue;
+      const input = names[step.feature];
+      splits.push({ node: step.node, input: input.name, features: input.features, threshold: step.threshold, value: step.value, bundleBranch: step.goesLeft ? 'left' : 'right' });
     }
     const features = [...new Set(splits.flatMap((s) => s.features))];
     const lookahead = pipeline.featureSet.lookahead;
@@ -158,31 +155,16 @@ export class MismatchDiagnoser {
     };
   }
 
-  /** Raw-feature names of each model input: the features, or after degree-2 expansion `1`, `a`, `a b`, `a^2`. */
+  /** Each model input's name and the raw features it is made of, as the pipeline's expansion defines them. */
   private modelInputNames(): { name: string; features: string[] }[] {
     if (this.inputNames) return this.inputNames;
     const raw = this.bundle.pipeline.featureSet.featureNames;
-    const out: { name: string; features: string[] }[] = [];
-    if (!this.bundle.pipeline.expansion) for (const name of raw) out.push({ name, features: [name] });
+    const expansion = this.bundle.pipeline.expansion;
+    if (!expansion) this.inputNames = raw.map((name) => ({ name, features: [name] }));
     else {
-      // scikit-learn's PolynomialFeatures(degree=2) order: bias, x0..xk, then xi*xj for i <= j.
-      out.push({ name: '1', features: [] });
-      for (const name of raw) out.push({ name, features: [name] });
-      for (let a = 0; a < raw.length; a++)
-        for (let b = a; b < raw.length; b++) out.push(a === b ? { name: `${raw[a]}^2`, features: [raw[a]] } : { name: `${raw[a]} ${raw[b]}`, features: [raw[a], raw[b]] });
+      const terms = expansion.outputTerms();
+      this.inputNames = expansion.featureNames(raw).map((name, o) => ({ name, features: [...new Set(terms[o].map((i) => raw[i]))] }));
     }
-    this.inputNames = out;
-    return out;
+    return this.inputNames;
   }
-}
-
-function subtreeHolds(tree: TreeState, root: number, value: number): boolean {
-  const stack = [root];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    if (tree.leftChild[node] === -1) {
-      if (Object.is(tree.value[node], value)) return true;
-    } else stack.push(tree.leftChild[node], tree.rightChild[node]);
-  }
-  return false;
 }

@@ -133,8 +133,45 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
     return this.leafOf(x);
   }
 
-  /** The leaf of the row whose first value is `x[offset]`. */
-  private leafOf(x: ArrayLike<number>, offset = 0): number {
+  /**
+   * scikit-learn's `decision_path` for one row, with what each split compared: every split node from
+   * the root to the row's leaf, the row's input there as the tree compares it (float32), and the
+   * child the row did not take. The traversal is `leafOf`'s, so a path always ends where predict does.
+   */
+  decisionPath(x: ArrayLike<number>): { node: number; feature: number; threshold: number; value: number; goesLeft: boolean; other: number }[] {
+    if (this.fitted === null) this.requireFitted();
+    const path: { node: number; feature: number; threshold: number; value: number; goesLeft: boolean; other: number }[] = [];
+    this.leafOf(x, 0, (node, value, goesLeft) =>
+      path.push({ node, feature: this.feat[node], threshold: this.thr[node], value, goesLeft, other: goesLeft ? this.right[node] : this.left[node] }),
+    );
+    return path;
+  }
+
+  /** Every value a leaf holds: the forecasts this tree can give. */
+  leafValues(): ReadonlySet<number> {
+    const { left, val } = this;
+    if (this.fitted === null) this.requireFitted();
+    this.leaves ??= new Set(Array.from(val).filter((_, node) => left[node] === -1));
+    return this.leaves;
+  }
+
+  /** Whether a leaf under `node` (itself included) holds exactly `value`. */
+  subtreeHolds(node: number, value: number): boolean {
+    const { left, right, val } = this;
+    const stack = [node];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (left[n] === -1) {
+        if (Object.is(val[n], value)) return true;
+      } else stack.push(left[n], right[n]);
+    }
+    return false;
+  }
+
+  private leaves: Set<number> | null = null;
+
+  /** The leaf of the row whose first value is `x[offset]`; `visit` is told of every split on the way. */
+  private leafOf(x: ArrayLike<number>, offset = 0, visit?: (node: number, value: number, goesLeft: boolean) => void): number {
     if (this.fitted === null) this.requireFitted();
     const { left, right, feat, thr } = this;
     let node = 0;
@@ -145,7 +182,9 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
         const value = x[offset + feat[node]];
         throw new ModelInputError(feat[node], value, `DecisionTreeRegressor: feature ${feat[node]} is not finite in float32 (${value})`);
       }
-      node = v <= thr[node] ? left[node] : right[node];
+      const goesLeft = v <= thr[node];
+      visit?.(node, v, goesLeft);
+      node = goesLeft ? left[node] : right[node];
     }
     return node;
   }
@@ -157,6 +196,7 @@ export class DecisionTreeRegressor implements Regressor<TreeState> {
 
   private load(state: TreeState): void {
     this.fitted = state;
+    this.leaves = null;
     this.left = Int32Array.from(state.leftChild);
     this.right = Int32Array.from(state.rightChild);
     this.feat = Int32Array.from(state.feature);
