@@ -198,7 +198,7 @@ function fmt(x: number): string {
 }
 
 /** mulberry32: a small seeded generator, so a bound is the same on every process and run (Math.random cannot be seeded). */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

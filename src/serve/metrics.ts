@@ -77,7 +77,7 @@ export class ServiceMetrics {
       labelNames: ['model', 'kind'],
       registers,
     });
-    // Every process computes these from the one shared forecast log: under node:cluster the largest is the newest reading.
+    // Every process computes these from the one shared forecast log: under node:cluster the largest reading stands (for the state, the worst).
     this.liveState = new client.Gauge({
       name: 'forecast_live_state',
       help: 'Live monitoring state of a model version: 0 ok, 1 insufficient_data, 2 degraded (GET /models/{name}/monitoring says why).',

@@ -1,5 +1,5 @@
 import type { BarSeries } from '../data/bars.js';
-import type { BundleManifest, FoldReport, RegressionMetrics } from '../bundle/types.js';
+import type { BundleManifest, FoldReport } from '../bundle/types.js';
 import { BUNDLE_FORMAT_VERSION } from '../bundle/types.js';
 import { ForecastError } from '../errors.js';
 import { getFeatureSet } from '../features/index.js';
@@ -84,10 +84,6 @@ function makeModel(kind: 'tree' | 'linear', hyper: TreeHyperparameters): Estimat
   });
 }
 
-function meanMetrics(folds: FoldReport[]): RegressionMetrics | null {
-  return meanOfMetrics(folds.map((f) => f.metrics));
-}
-
 /**
  * Trains and evaluates a model the way the seed did (FEATURES.md §4-§5): model rows split into
  * learn and test rows; a scaler fitted on the learn rows; TimeSeriesSplit folds over the learn rows,
@@ -163,7 +159,7 @@ export function train(options: TrainOptions): TrainResult {
     hyperparameters: options.model === 'tree' ? { model: 'tree', recipe: recipe.name, ...hyper } : { model: 'linear', recipe: recipe.name },
     training: { learnRows, fitRows, folds },
     // The training mean is the learn rows' (all the test set's past), as the scaler is fitted on them.
-    metrics: { test: testMetrics, cv: meanMetrics(folds), baselines: baselines(rows.y.slice(0, learnRows), yTest, testMetrics) },
+    metrics: { test: testMetrics, cv: meanOfMetrics(folds.map((f) => f.metrics)), baselines: baselines(rows.y.slice(0, learnRows), yTest, testMetrics) },
     evaluation: { dates: rows.dates.slice(learnRows), yTrue: Array.from(yTest), yPred: Array.from(testPred) },
     // The raw features of the learn rows (the scaler's rows): the reference of the service's drift report.
     featureDistribution: featureDistribution(featureSet.featureNames, learnX),

@@ -6,25 +6,14 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLE_FORMAT_VERSION, loadBundle } from '../../src/bundle/index.js';
-import { BundleError } from '../../src/errors.js';
 import { DriftHistogram, driftReport } from '../../src/monitor/drift.js';
 import { writeTinyBundle } from '../serve/helpers/bundles.js';
-import { editManifest, tempDir } from './helpers.js';
+import { editManifest, refusal, tempDir } from './helpers.js';
 
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 let n = 0;
 const fresh = () => writeTinyBundle(join(tmp.dir, `b${n++}`), { name: 'acme', version: '1', featureSet: 'causal' });
-
-async function refusal(dir: string): Promise<BundleError> {
-  try {
-    await loadBundle(dir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(BundleError);
-    return err as BundleError;
-  }
-  throw new Error(`${dir} loaded`);
-}
 
 describe('bundle format version 2: featureDistribution', () => {
   it('a new bundle is version 2 and records one distribution per feature, shares summing to 1', async () => {

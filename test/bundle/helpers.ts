@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHECKSUMS_FILE, sha256 } from '../../src/bundle/index.js';
+import { expect } from 'vitest';
+import { CHECKSUMS_FILE, loadBundle, sha256 } from '../../src/bundle/index.js';
+import { BundleError } from '../../src/errors.js';
 
 export function tempDir(prefix = 'forecast-bundle-test-'): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -27,4 +29,15 @@ export function editManifest(dir: string, edit: (m: Record<string, any>) => void
   edit(m);
   writeFileSync(path, JSON.stringify(m, null, 2) + '\n');
   resign(dir);
+}
+
+/** The BundleError loading `dir` fails with (the test fails if it loads, or fails otherwise). */
+export async function refusal(dir: string): Promise<BundleError> {
+  try {
+    await loadBundle(dir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(BundleError);
+    return err as BundleError;
+  }
+  throw new Error(`${dir} loaded`);
 }

@@ -6,23 +6,13 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBundle, pipelineFromManifest, type BundleManifest } from '../../src/bundle/index.js';
+import { pipelineFromManifest, type BundleManifest } from '../../src/bundle/index.js';
 import { readBarsCsv } from '../../src/data/index.js';
 import { BundleError, DataError } from '../../src/errors.js';
 import { writeTinyBundle } from '../serve/helpers/bundles.js';
-import { editManifest, resign, tempDir } from './helpers.js';
+import { editManifest, refusal, resign, tempDir } from './helpers.js';
 
 const SECRET = 's3cr3t-Zq9';
-
-async function refusal(dir: string): Promise<BundleError> {
-  try {
-    await loadBundle(dir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(BundleError);
-    return err as BundleError;
-  }
-  throw new Error(`${dir} loaded`);
-}
 
 describe('loadBundle refuses, naming the problem and never quoting a file', () => {
   const tmp = tempDir();

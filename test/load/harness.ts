@@ -12,6 +12,7 @@ import type { ServerOptions } from '../../src/serve/server.js';
 import type { BarSeries } from '../../src/data/bars.js';
 import { generateSyntheticBars } from '../../src/data/index.js';
 import type { FeaturePipeline } from '../../src/models/index.js';
+import { seededRandom } from '../../src/monitor/live.js';
 import { SqliteHistoryStore, type HistoryStore } from '../../src/store/index.js';
 import { PostgresHistoryStore } from '../../src/store/postgres.js';
 import { expectedForecasts } from '../serve/helpers/bundles.js';
@@ -47,17 +48,8 @@ export function futureRows(seed: number, bars: number, count: number): Row[] {
   });
 }
 
-/** A small seeded PRNG (mulberry32): the request mix and kill moments are reproducible from a printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (the monitoring's mulberry32): the request mix and kill moments are reproducible from a printed seed. */
+export const prng = seededRandom;
 
 export interface Answer {
   status?: number;
