@@ -67,6 +67,8 @@ export async function runForecast(ctx: ServiceContext, request: FastifyRequest, 
   // sees them on any process. Its failure is logged by the tracker, never this request's.
   if (out.history.added + out.history.replaced > 0) {
     await shadowed;
+    // A bar replaced, or inserted before the newest, changes the features after it: their outcomes are scored again.
+    if (out.corrected !== null) await ctx.monitor.historyCorrected(model.name, out.corrected, false);
     await ctx.monitor.tracker.idle(model.name);
   }
   let nulls = 0;

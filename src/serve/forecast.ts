@@ -23,6 +23,11 @@ export interface ForecastOutcome {
   model: ServedModel;
   forecasts: BarForecast[];
   history: { version: number; bars: number; last_date: string | null; added: number; replaced: number; unchanged: number };
+  /**
+   * The oldest date this request replaced, or inserted before the newest stored bar: the bars after
+   * it have other features now (the monitoring scores their outcomes again). Null for appends only.
+   */
+  corrected: string | null;
 }
 
 /**
@@ -45,6 +50,10 @@ export async function forecastBars(select: () => ServedModel, store: HistoryStor
   const plan = planMerge(bars, history, replace);
   if (plan.conflicts.length > 0) throw conflictError(plan.conflicts);
   let counts = { added: 0, replaced: 0, unchanged: plan.unchanged };
+  // Replaced bars, and bars inserted before the newest: the features of every bar after them change.
+  const newest = history.length ? history.date[history.length - 1] : null;
+  const changed = [...plan.updates, ...plan.inserts.filter((b) => newest !== null && b.date < newest)].map((b) => b.date);
+  const corrected = changed.length ? changed.reduce((a, d) => (d < a ? d : a)) : null;
   if (plan.inserts.length > 0 || plan.updates.length > 0) {
     counts = await history.lock.run(async () => {
       // The store decides again inside its transaction (another process may have written meanwhile).
@@ -54,7 +63,7 @@ export async function forecastBars(select: () => ServedModel, store: HistoryStor
     });
   }
   if (model.features.lagging) await model.features.catchUp();
-  return forecastFromHistory(model, bars, counts);
+  return { ...(await forecastFromHistory(model, bars, counts)), corrected };
 }
 
 /**
@@ -81,7 +90,7 @@ function predictOrExplain(pipeline: ServedModel['bundle']['pipeline'], row: Floa
  */
 export async function forecastStored(model: ServedModel, bars: readonly Bar[]): Promise<ForecastOutcome> {
   if (model.features.lagging) await model.features.catchUp();
-  return forecastFromHistory(model, bars, { added: 0, replaced: 0, unchanged: bars.length });
+  return { ...(await forecastFromHistory(model, bars, { added: 0, replaced: 0, unchanged: bars.length })), corrected: null };
 }
 
 /**
@@ -107,7 +116,7 @@ const PREDICT_SLICE = 2048;
  * change under them); the model then runs on that snapshot, in slices with a yield between, so
  * other requests (health probes included) are answered while a large request is computed.
  */
-async function forecastFromHistory(model: ServedModel, bars: readonly Bar[], counts: { added: number; replaced: number; unchanged: number }): Promise<ForecastOutcome> {
+async function forecastFromHistory(model: ServedModel, bars: readonly Bar[], counts: { added: number; replaced: number; unchanged: number }): Promise<Omit<ForecastOutcome, 'corrected'>> {
   const history = model.history;
   const features = model.features;
   features.update();

@@ -48,11 +48,11 @@ const historyQuerySchema = {
   additionalProperties: false,
 } as const;
 
-/** A query date, checked as a calendar date (the schema only bounds its length). */
-function queryDate(name: string, value: string | undefined): string | undefined {
+/** A query or path date, checked as a calendar date (the schema only bounds its length). */
+function queryDate(name: string, value: string | undefined, where: 'query' | 'path' = 'query'): string | undefined {
   if (value === undefined) return undefined;
   if (Number.isNaN(parseIsoDay(value)))
-    throw new ForecastError(`query parameter '${name}' must be a calendar date YYYY-MM-DD, not '${value}'`, 400, 'invalid_request', { parameter: name });
+    throw new ForecastError(`${where} parameter '${name}' must be a calendar date YYYY-MM-DD, not '${value}'`, 400, 'invalid_request', { parameter: name });
   return value;
 }
 
@@ -153,7 +153,7 @@ export async function historyAdminRoutes(app: FastifyInstance, ctx: ServiceConte
     },
     async (req) => {
       const { name } = req.params;
-      const date = queryDate('date', req.params.date)!;
+      const date = queryDate('date', req.params.date, 'path')!;
       const model = ctx.registry.resolve(name);
       const history = model.history;
       const result = await history.lock.run(async () => {
@@ -166,13 +166,8 @@ export async function historyAdminRoutes(app: FastifyInstance, ctx: ServiceConte
       // Recomputed now, by the administrator's request, rather than by the next client's.
       const versions = ctx.registry.versions(model.name);
       for (const v of versions) v.features.update();
-      // The monitoring's outcomes that the bar realised (the bar before it, whose next close it was)
-      // or whose final features it entered are scored again without it; its own forecasts go.
-      const lookahead = Math.max(0, ...versions.map((v) => v.bundle.manifest.featureSet.lookahead));
-      const at = history.firstAtOrAfter(date);
-      const from = history.length ? history.date[Math.max(0, Math.min(history.length - 1, at - 1 - lookahead))] : date;
-      await ctx.store.reopenForecasts(model.name, date, from < date ? from : date);
-      await ctx.monitor.tracker.refresh(model.name);
+      // Its own forecasts go; the outcomes it realised or entered are scored again without it.
+      await ctx.monitor.historyCorrected(model.name, date, true);
       ctx.metrics.barsWritten.inc({ model: model.name, kind: 'deleted' });
       req.log.warn({ model: model.name, bar: result.deleted, historyVersion: result.version }, 'stored bar deleted by an administrator');
       return { model: model.name, deleted: result.deleted, history: history.summary() };

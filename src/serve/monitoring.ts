@@ -160,6 +160,22 @@ export class LiveMonitor {
     this.gaugeTimers.set(name, timer);
   }
 
+  /**
+   * The stored history changed at `date` (a bar deleted, when `deleted`; replaced; or inserted before
+   * the newest): every outcome recorded from the bar before it on (less the largest look-ahead, whose
+   * final features it entered too) is scored again from the history as it is now, before this resolves.
+   */
+  async historyCorrected(name: string, date: string, deleted: boolean): Promise<void> {
+    const versions = this.registry.versions(name);
+    if (versions.length === 0) return;
+    const h = versions[0].history;
+    const lookahead = Math.max(0, ...versions.map((v) => v.bundle.manifest.featureSet.lookahead));
+    const at = Math.max(0, Math.min(h.length - 1, h.firstAtOrAfter(date) - 1 - lookahead));
+    const from = h.length && h.date[at] < date ? h.date[at] : date;
+    await this.store.reopenForecasts(name, from, deleted ? date : null);
+    await this.tracker.refresh(name);
+  }
+
   /** The version's live report, from the shared log, after this process's own logging and scoring finished. */
   async report(m: ServedModel): Promise<MonitoringReport> {
     await this.tracker.idle(m.name);

@@ -586,11 +586,11 @@ export class PostgresHistoryStore implements HistoryStore {
     });
   }
 
-  reopenForecasts(model: string, deleted: string, from: string): Promise<void> {
+  reopenForecasts(model: string, from: string, deleted: string | null): Promise<void> {
     return this.guard(async () => {
       await this.init();
       await this.transaction(async (c) => {
-        await c.query(`DELETE FROM ${this.t('forecast_log')} WHERE model = $1 AND date = $2`, [model, deleted]);
+        if (deleted !== null) await c.query(`DELETE FROM ${this.t('forecast_log')} WHERE model = $1 AND date = $2`, [model, deleted]);
         await c.query(`UPDATE ${this.t('forecast_log')} SET y_true = NULL, y_final = NULL, scored_at = NULL WHERE model = $1 AND date >= $2 AND scored_at IS NOT NULL`, [model, from]);
       });
     });

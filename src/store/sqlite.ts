@@ -407,11 +407,11 @@ export class SqliteHistoryStore implements HistoryStore {
     );
   }
 
-  reopenForecasts(model: string, deleted: string, from: string): Promise<void> {
+  reopenForecasts(model: string, from: string, deleted: string | null): Promise<void> {
     const { stmts } = this.writer;
     return this.write(async () =>
       guard(() => {
-        stmts.dropForecasts.run(model, deleted);
+        if (deleted !== null) stmts.dropForecasts.run(model, deleted);
         stmts.reopenOutcomes.run(model, from);
       }),
     );

@@ -149,10 +149,11 @@ export interface ForecastLogStore {
    */
   compactForecastLog<T>(model: string, version: string, through: string, expectedRows: number, merge: (stored: T | null) => T): Promise<boolean>;
   /**
-   * After a bar was deleted: drops the forecasts of its date (every version) and clears the outcomes
-   * recorded from `from` on, so that they are scored again from the history without it.
+   * After the history was corrected (a bar deleted, replaced, or inserted before the newest): clears
+   * the outcomes recorded from `from` on, so that they are scored again from the history as it is
+   * now, and drops the forecasts of a `deleted` date (every version), in one transaction.
    */
-  reopenForecasts(model: string, deleted: string, from: string): Promise<void>;
+  reopenForecasts(model: string, from: string, deleted: string | null): Promise<void>;
   /** The version's compacted summary, or null when nothing was compacted. */
   compactedForecasts<T>(model: string, version: string): Promise<T | null>;
 }

@@ -146,7 +146,9 @@ describe('GET /models/{name}/history and DELETE /admin/models/{name}/history/{da
     const again = await call(b.url, `/admin/models/acme/history/${gone}`, { method: 'DELETE', key: ADMIN_KEY });
     expect(again.status).toBe(404);
     expect(again.body.error).toMatchObject({ code: 'unknown_bar', message: `model 'acme' has no stored bar dated ${gone}` });
-    expect((await call(b.url, '/admin/models/acme/history/2020-13-01', { method: 'DELETE', key: ADMIN_KEY })).status).toBe(400);
+    const badDate = await call(b.url, '/admin/models/acme/history/2020-13-01', { method: 'DELETE', key: ADMIN_KEY });
+    expect(badDate.status).toBe(400);
+    expect(badDate.body.error.message).toBe("path parameter 'date' must be a calendar date YYYY-MM-DD, not '2020-13-01'");
     expect((await call(b.url, `/admin/models/nobody/history/${gone}`, { method: 'DELETE', key: ADMIN_KEY })).status).toBe(404);
 
     // The deleted bar, posted back as the answer gave it, restores the history and its forecasts.

@@ -109,6 +109,21 @@ describe('GET /models/{name}/monitoring', () => {
       const all = m.live.find((w: { window: unknown }) => w.window === 'all');
       expect(all.model).toMatchObject({ rows: LIVE - 2, mae: exact.mae, mse: exact.mse, r2: exact.r2 });
     }
+
+    // Posted back: the bars after it have their features back, and their outcomes are scored again
+    // with them (the bar's own forecast stays gone: it was never again the newest bar).
+    const bar = del.body.deleted;
+    const back = await call(b.url, '/models/acme/forecast', { body: { columns: ['date', 'open', 'high', 'low', 'close', 'volume'], data: [[bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume]] } });
+    expect(back.body.history).toMatchObject({ added: 1 });
+    const n2 = full.date.length;
+    const keepIdx = (j: number) => j !== k - TINY_BARS;
+    const restored = (expectedForecasts(bundle.pipeline, full, TINY_BARS, n2 - 1) as number[]).filter((_, j) => keepIdx(j));
+    const yBack = Float64Array.from({ length: n2 - 1 - TINY_BARS }, (_, j) => full.close[TINY_BARS + j + 1] / full.close[TINY_BARS + j]).filter((_, j) => keepIdx(j));
+    const again = regressionMetrics(yBack, Float64Array.from(restored));
+    for (const srv of [a, b]) {
+      const all = (await call(srv.url, '/models/acme/monitoring')).body.live.find((w: { window: unknown }) => w.window === 'all');
+      expect(all.model).toMatchObject({ rows: LIVE - 2, mae: again.mae, mse: again.mse, r2: again.r2 });
+    }
   });
 
   it('refuses an unknown version and a missing key', async () => {
